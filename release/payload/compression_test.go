@@ -1,0 +1,67 @@
+package payload
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/distro-io/distro/distro/payload"
+)
+
+// TestCompressionSettings packs a real binary (DISTRO_PAYLOAD_SAMPLE, e.g. build/distro) with
+// several settings and reports size, packing time and first-start unpack time, so that
+// DefaultCompression can be chosen on numbers. Every result is unpacked and verified.
+func TestCompressionSettings(t *testing.T) {
+	sample := os.Getenv("DISTRO_PAYLOAD_SAMPLE")
+	if sample == "" {
+		t.Skip("set DISTRO_PAYLOAD_SAMPLE to a large executable to measure compression")
+	}
+	st, err := os.Stat(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	launcher := filepath.Join(t.TempDir(), "launcher")
+	in, _ := os.ReadFile("/bin/true")
+	os.WriteFile(launcher, in, 0o755)
+	t.Logf("sample %s: %.1f MiB", sample, mib(st.Size()))
+	for _, c := range []Compression{
+		{zstd.SpeedDefault, 8 << 20},
+		{zstd.SpeedBetterCompression, 8 << 20},
+		{zstd.SpeedBestCompression, 8 << 20},
+		{zstd.SpeedBestCompression, 32 << 20},
+		{zstd.SpeedBestCompression, 128 << 20},
+	} {
+		t.Run(fmt.Sprintf("%s-%dMiB", c.Level, c.Window>>20), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "distro")
+			start := time.Now()
+			if err := AssembleWith(launcher, map[string]string{"distro": sample}, out, c); err != nil {
+				t.Fatal(err)
+			}
+			packTime := time.Since(start)
+			ost, _ := os.Stat(out)
+
+			p, err := payload.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start = time.Now()
+			r, err := p.Ensure(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			unpackTime := time.Since(start)
+			if err := payload.Verify(r.BinDir); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%-7s window %3d MiB: %6.1f MiB (%4.1f%%), pack %6.1fs, unpack %5.2fs",
+				c.Level, c.Window>>20, mib(ost.Size()), 100*float64(ost.Size())/float64(st.Size()),
+				packTime.Seconds(), unpackTime.Seconds())
+		})
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -1,0 +1,233 @@
+package payload
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/distro-io/distro/distro/payload"
+	"github.com/distro-io/distro/distro/version"
+)
+
+// Compression chooses how the archive is compressed.
+type Compression struct {
+	Level zstd.EncoderLevel
+	// Window is the encoder's window in bytes (a power of two); the launcher needs that much
+	// memory to unpack.
+	Window int
+}
+
+// DefaultCompression is what releases use; see the package doc for the measurements behind it.
+var DefaultCompression = Compression{Level: zstd.SpeedBestCompression, Window: 32 << 20}
+
+// executableMode is the mode every packed file gets, whatever it has on the build machine.
+const executableMode = 0o755
+
+// Assemble writes out: the launcher with an archive of files (name in bin/ → path on disk)
+// appended, compressed with DefaultCompression. files must hold the real binary under
+// version.Program, which the launcher executes.
+func Assemble(launcherPath string, files map[string]string, out string) error {
+	return AssembleWith(launcherPath, files, out, DefaultCompression)
+}
+
+// AssembleWith is Assemble with a chosen compression. out is replaced atomically.
+func AssembleWith(launcherPath string, files map[string]string, out string, c Compression) (err error) {
+	if _, ok := files[version.Program]; !ok {
+		return fmt.Errorf("payload has no %q: the launcher would have nothing to run", version.Program)
+	}
+	launcher, err := os.Open(launcherPath)
+	if err != nil {
+		return err
+	}
+	defer launcher.Close()
+	if _, err := payload.Open(launcherPath); !errors.Is(err, payload.ErrNoPayload) {
+		return fmt.Errorf("%s is not a launcher without payload: %v", launcherPath, err)
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tmp.Close()
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	offset, err := io.Copy(tmp, launcher)
+	if err != nil {
+		return fmt.Errorf("copying launcher: %w", err)
+	}
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	footer, err := Pack(bw, files, c)
+	if err != nil {
+		return err
+	}
+	footer.Offset = uint64(offset)
+	fb, err := footer.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(fb); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
+}
+
+// Pack writes the manifest and then the compressed archive of files to w and returns the
+// footer describing them, with Offset left for the caller to set. The archive is
+// deterministic: sorted names, zero times and owners, fixed modes.
+func Pack(w io.Writer, files map[string]string, c Compression) (payload.Footer, error) {
+	var footer payload.Footer
+	m, err := manifestOf(files)
+	if err != nil {
+		return footer, err
+	}
+	mb, err := payload.MarshalManifest(m)
+	if err != nil {
+		return footer, err
+	}
+	if _, err := w.Write(mb); err != nil {
+		return footer, err
+	}
+	footer.ManifestSum = sha256.Sum256(mb)
+	footer.ManifestLen = uint32(len(mb))
+	footer.FormatVersion = payload.FormatVersion
+
+	cw := &countingHash{w: w, h: sha256.New()}
+	zw, err := zstd.NewWriter(cw,
+		zstd.WithEncoderLevel(c.Level),
+		zstd.WithWindowSize(c.Window),
+		// One goroutine keeps the output independent of the machine's core count.
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(true))
+	if err != nil {
+		return footer, fmt.Errorf("compression settings: %w", err)
+	}
+	tw := tar.NewWriter(zw)
+	if err := writeEntry(tw, payload.ManifestName, 0o644, int64(len(mb)), bytes.NewReader(mb), ""); err != nil {
+		return footer, err
+	}
+	for _, f := range m.Files {
+		if err := writeFile(tw, f, files[f.Name]); err != nil {
+			return footer, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return footer, err
+	}
+	if err := zw.Close(); err != nil {
+		return footer, err
+	}
+	copy(footer.ArchiveSum[:], cw.h.Sum(nil))
+	footer.ArchiveLen = uint64(cw.n)
+	return footer, nil
+}
+
+func manifestOf(files map[string]string) (payload.Manifest, error) {
+	var m payload.Manifest
+	for name, path := range files {
+		if err := payload.ValidName(name); err != nil {
+			return m, err
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return m, err
+		}
+		if !st.Mode().IsRegular() {
+			return m, fmt.Errorf("%s (%s): not a regular file", name, path)
+		}
+		sum, size, err := hashFile(path)
+		if err != nil {
+			return m, err
+		}
+		m.Files = append(m.Files, payload.File{Name: name, Size: size, SHA256: sum, Mode: executableMode})
+	}
+	slices.SortFunc(m.Files, func(a, b payload.File) int { return strings.Compare(a.Name, b.Name) })
+	return m, nil
+}
+
+// writeFile adds one executable, failing if it changed since the manifest was made.
+func writeFile(tw *tar.Writer, f payload.File, path string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeEntry(tw, payload.BinSubdir+"/"+f.Name, f.Mode, f.Size, in, f.SHA256)
+}
+
+func writeEntry(tw *tar.Writer, name string, mode os.FileMode, size int64, r io.Reader, wantSum string) error {
+	err := tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Mode:     int64(mode),
+		Size:     size,
+		ModTime:  time.Unix(0, 0),
+		Format:   tar.FormatUSTAR,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	h := sha256.New()
+	if n, err := io.Copy(io.MultiWriter(tw, h), r); err != nil || n != size {
+		return fmt.Errorf("%s: changed while packing (%d of %d bytes): %v", name, n, size, err)
+	}
+	if wantSum != "" && hex.EncodeToString(h.Sum(nil)) != wantSum {
+		return fmt.Errorf("%s: changed while packing", name)
+	}
+	return nil
+}
+
+func hashFile(path string) (sum string, size int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err = io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// countingHash passes writes through while hashing and counting them.
+type countingHash struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
