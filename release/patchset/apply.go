@@ -82,7 +82,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (Result, error) {
 		}
 		known[m.Path] = true
 	}
-	withPatches, err := patchedModules(opts.PatchesDir)
+	withPatches, err := PatchedModules(opts.PatchesDir)
 	if err != nil {
 		return res, fmt.Errorf("apply: %w", err)
 	}
@@ -116,8 +116,8 @@ func Apply(ctx context.Context, opts ApplyOptions) (Result, error) {
 func applyModule(ctx context.Context, m Source, patches []string, buildDir string) (Tree, error) {
 	final := filepath.Join(buildDir, filepath.FromSlash(treeName(m.Path, m.Version)))
 	tree := Tree{Path: m.Path, Version: m.Version, Dir: final, Patches: patches}
-	if info, err := os.Stat(m.Dir); err != nil || !info.IsDir() {
-		return tree, fmt.Errorf("source dir %s is not a directory", m.Dir)
+	if err := m.checkDir(); err != nil {
+		return tree, err
 	}
 
 	want, err := makeStamp(m, patches)

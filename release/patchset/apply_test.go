@@ -42,7 +42,9 @@ func TestApplyPatchesInOrder(t *testing.T) {
 	pristine := snapshot(t, lib.Dir)
 	buildDir := filepath.Join(t.TempDir(), "build")
 
-	res, err := Apply(ctx, ApplyOptions{Modules: []Source{untouched, lib}, PatchesDir: patchesDir, BuildDir: buildDir})
+	// Modules without patches need no source dir.
+	noDir := Source{Path: "example.com/nodir", Version: "v1.0.0"}
+	res, err := Apply(ctx, ApplyOptions{Modules: []Source{untouched, lib, noDir}, PatchesDir: patchesDir, BuildDir: buildDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +249,12 @@ func TestApplyFailures(t *testing.T) {
 			return ApplyOptions{Modules: []Source{{Path: libPath, Version: "1.0", Dir: lib.Dir}}}
 		},
 		want: []string{libPath, "1.0"},
+	}, {
+		name: "a patched module without source",
+		opts: func(t *testing.T) ApplyOptions {
+			return ApplyOptions{Modules: []Source{{Path: libPath, Version: "v1.0.0"}}}
+		},
+		want: []string{libPath + "@v1.0.0", "no source dir"},
 	}, {
 		name: "no patches dir",
 		opts: func(t *testing.T) ApplyOptions {

@@ -56,7 +56,7 @@ func Check(patchesDir string, limit int) (Stats, error) {
 	if limit <= 0 {
 		return stats, fmt.Errorf("check: the line budget must be positive, not %d", limit)
 	}
-	modules, err := patchedModules(patchesDir)
+	modules, err := PatchedModules(patchesDir)
 	if err != nil {
 		return stats, fmt.Errorf("check: %w", err)
 	}

@@ -30,6 +30,9 @@ func Edit(ctx context.Context, m Source, patchesDir, workDir string) (repoDir st
 	if err := m.validate(); err != nil {
 		return "", fmt.Errorf("edit: %w", err)
 	}
+	if err := m.checkDir(); err != nil {
+		return "", fmt.Errorf("edit: %w", err)
+	}
 	patches, err := series(patchesDir, m.Path)
 	if err != nil {
 		return "", fmt.Errorf("edit: %w", err)
@@ -139,9 +142,10 @@ func failedAmPatch(out string, patches []string) string {
 // Export writes the commits after the upstream tag in repoDir back to
 // <patchesDir>/<modulePath>/ as git format-patch files, one per commit, numbered from 0001
 // and named after their subjects. The output depends only on the commits: no version
-// signature, no commit ids, full blob ids, no per-user git config. Patch files without a
-// commit any more are removed, unchanged files are left alone, and nothing is written when
-// the export fails.
+// signature, no commit ids, no "n/m" in subjects (adding a patch changes no other file), blob
+// ids abbreviated to a fixed length rather than one that grows with the repository, no
+// per-user git config. Patch files without a commit any more are removed, unchanged files
+// are left alone, and nothing is written when the export fails.
 func Export(ctx context.Context, repoDir, patchesDir, modulePath string) error {
 	if err := module.CheckPath(modulePath); err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -150,6 +154,11 @@ func Export(ctx context.Context, repoDir, patchesDir, modulePath string) error {
 		return fmt.Errorf("export %s: %w", modulePath, err)
 	}
 
+	// git runs in repoDir, so the directory it writes to must not be relative.
+	patchesDir, err := filepath.Abs(patchesDir)
+	if err != nil {
+		return err
+	}
 	dest := filepath.Join(patchesDir, filepath.FromSlash(modulePath))
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
@@ -161,7 +170,7 @@ func Export(ctx context.Context, repoDir, patchesDir, modulePath string) error {
 	}
 	defer os.RemoveAll(scratch)
 	if _, err := git(ctx, repoDir, "format-patch", "--quiet",
-		"--zero-commit", "--no-signature", "--no-numbered", "--full-index", "--find-renames",
+		"--zero-commit", "--no-signature", "--no-numbered", "--abbrev=12", "--find-renames",
 		"--output-directory", scratch, upstreamTag+"..HEAD"); err != nil {
 		return fmt.Errorf("export %s: %w", modulePath, err)
 	}

@@ -235,3 +235,34 @@ func TestExportRefuses(t *testing.T) {
 		})
 	}
 }
+
+// Relative directories mean the same to every step, although git runs elsewhere.
+func TestRelativeDirs(t *testing.T) {
+	ctx := context.Background()
+	lib, patchesDir := libFixture(t)
+	root := t.TempDir()
+	if err := copyTree(patchesDir, mkdir(t, filepath.Join(root, "patches"))); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, patchesDir)
+	t.Chdir(root)
+
+	res, err := Apply(ctx, ApplyOptions{Modules: []Source{lib}, PatchesDir: "patches", BuildDir: "build"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(root, "build", "src", libPath+"@v1.0.0", "a.go")); got != patchedA || !filepath.IsAbs(res.Trees[0].Dir) {
+		t.Errorf("tree %s has a.go:\n%s", res.Trees[0].Dir, got)
+	}
+	repoDir, err := Edit(ctx, lib, "patches", filepath.Join("build", "edit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ctx, repoDir, "patches", libPath); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, "patches", snapshot(t, filepath.Join(root, "patches")), before)
+	if got := gitIn(t, repoDir, "status", "--porcelain", "--untracked-files=all"); got != "" {
+		t.Errorf("export left files in the edit repository:\n%s", got)
+	}
+}

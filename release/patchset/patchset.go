@@ -23,7 +23,9 @@ import (
 type Source struct {
 	Path    string // module path, e.g. k8s.io/apiserver
 	Version string // module version, e.g. v0.37.2
-	Dir     string // pristine source, e.g. the read-only copy in the Go module cache
+	// Dir is the pristine source, e.g. the read-only copy in the Go module cache. Apply needs
+	// it only for modules that have patches.
+	Dir string
 	// Sum is the h1: hash of Dir's content (the one upstream.lock records). It identifies the
 	// source for the warm-rebuild check; when empty, Apply computes it from Dir.
 	Sum string
@@ -32,11 +34,15 @@ type Source struct {
 func (s Source) String() string { return s.Path + "@" + s.Version }
 
 func (s Source) validate() error {
-	if err := module.Check(s.Path, s.Version); err != nil {
-		return err
-	}
+	return module.Check(s.Path, s.Version)
+}
+
+func (s Source) checkDir() error {
 	if s.Dir == "" {
-		return fmt.Errorf("%s: no source dir", s)
+		return fmt.Errorf("%s has no source dir", s)
+	}
+	if info, err := os.Stat(s.Dir); err != nil || !info.IsDir() {
+		return fmt.Errorf("source dir %s of %s is not a directory", s.Dir, s)
 	}
 	return nil
 }
@@ -79,10 +85,10 @@ func seriesIn(dir string) ([]string, error) {
 	return files, nil
 }
 
-// patchedModules walks patchesDir and returns the module paths that have patch files:
+// PatchedModules walks patchesDir and returns the module paths that have patch files:
 // every directory holding a *.patch file is named after a module. Directories whose name
 // starts with a dot (Export's scratch space) are skipped.
-func patchedModules(patchesDir string) ([]string, error) {
+func PatchedModules(patchesDir string) ([]string, error) {
 	info, err := os.Stat(patchesDir)
 	if err != nil {
 		return nil, fmt.Errorf("patches dir: %w", err)
