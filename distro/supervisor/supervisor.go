@@ -335,9 +335,12 @@ func (s *Supervisor) Detach() {
 	c := s.endSupervision()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c != nil && !s.detached {
-		s.detached = true
-		s.fork.close()
+	if c == nil || s.detached {
+		return
+	}
+	s.detached = true
+	s.fork.close()
+	if c.running() { // a child whose start failed never runs
 		klog.InfoS("Leaving child process running", "component", s.cfg.Name, "pid", c.cmd.Process.Pid)
 	}
 }
