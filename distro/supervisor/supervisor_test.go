@@ -196,3 +196,43 @@ func TestStartTwiceIsRefused(t *testing.T) {
 		t.Errorf("second Start = %v", err)
 	}
 }
+
+func TestRestartThatCannotStartCountsAsAnExit(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := helper(t, "vanishing", "serve")
+	cfg.Path = filepath.Join(dir, "vanishing")
+	if err := os.WriteFile(cfg.Path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeepRunning, cfg.LogFile = true, filepath.Join(dir, "log") // Stop must detach from nothing
+	cfg.Restart = RestartPolicy{BackoffBase: time.Millisecond, BackoffCap: time.Millisecond, MaxRestarts: 2, Window: time.Hour}
+	failures := make(chan error, 1)
+	s := New(cfg)
+	s.ReportFailuresTo(func(err error) { failures <- err })
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "child ready", fileHas(cfg.LogFile, "ready\n"))
+	os.Remove(cfg.Path)                    // every restart fails from now on
+	syscall.Kill(s.Pid(), syscall.SIGTERM) // not through Stop: an exit the supervisor did not ask for
+
+	select {
+	case err := <-failures:
+		if !strings.Contains(err.Error(), "exited 3 times") || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("failure = %v, want failed starts counted and the last one named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no failure reported")
+	}
+	if err := s.Stop(t.Context()); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
