@@ -20,11 +20,11 @@ import (
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins" // containerd's plugins, CRI included
-	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"                 // the one client auth plugin kept: no cloud ones
-	_ "k8s.io/component-base/logs/json/register"                     // --logging-format=json
-	_ "k8s.io/component-base/metrics/prometheus/clientgo"            // client-go metrics
-	_ "k8s.io/component-base/metrics/prometheus/version"             // build info metric
-	_ "time/tzdata"                                                  // CronJob time zones on hosts without zoneinfo
+	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"                // the one client auth plugin kept: no cloud ones
+	_ "k8s.io/component-base/logs/json/register"                    // --logging-format=json
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"           // client-go metrics
+	_ "k8s.io/component-base/metrics/prometheus/version"            // build info metric
+	_ "time/tzdata"                                                 // CronJob time zones on hosts without zoneinfo
 )
 
 func init() {

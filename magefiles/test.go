@@ -1,0 +1,37 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+)
+
+// Test runs every check and test: upstream.lock against the module proxy, the patch
+// budget, dist/distro built from the patched trees, the strip audit, then go test ./...
+// against the patched workspace with DISTRO_BINARY set so the binary's own tests run.
+func Test(ctx context.Context) error {
+	mg.SerialCtxDeps(ctx, Upstream.Verify, Patches.Check, Build, Strip.Audit)
+	return goTestAll(ctx)
+}
+
+// Unit runs go test ./... on plain upstream (no build, no binary tests).
+func Unit(ctx context.Context) error {
+	return sh.RunV("go", "test", "./...")
+}
+
+func goTestAll(ctx context.Context) error {
+	bin, err := filepath.Abs(distPath)
+	if err != nil {
+		return err
+	}
+	work, err := filepath.Abs("build/go.work")
+	if err != nil {
+		return err
+	}
+	env := map[string]string{"DISTRO_BINARY": bin, "GOWORK": work}
+	return sh.RunWithV(env, "go", "test", "-count=1", "./...")
+}
