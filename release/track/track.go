@@ -1,0 +1,572 @@
+// Package track turns a new upstream Kubernetes patch release into a pull request: it
+// detects the release (package detect), and in a work clone of the repository moves
+// upstream.lock, go.mod and go.sum, re-applies patches/, runs the build and tests, pushes
+// upstream/vX.Y.Z and opens or refreshes the pull request from it.
+//
+// The tracker keeps no state of its own: what has been done is read back from the remote's
+// branches and from the pull requests, so running it twice, or from two machines, opens one
+// pull request per release.
+package track
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/distro-io/distro/distro/version"
+	"github.com/distro-io/distro/release/github"
+	"github.com/distro-io/distro/release/patchset"
+	"github.com/distro-io/distro/release/track/detect"
+	"github.com/distro-io/distro/release/upstream"
+)
+
+// Options say what to track and where to act. Validate them; Run uses them as they are.
+type Options struct {
+	// Remote is the repository (URL or path) the work clone is made from and pushed to.
+	Remote string
+	// Base is the branch tracking the lock's minor version; "main" when empty.
+	Base string
+	// ReleaseBranch names the branch of another tracked minor, from a format with one %s
+	// for the minor: "release-%s" (release-1.35) when empty.
+	ReleaseBranch string
+	// Minors are the tracked minor versions ("1.37"); empty means the base branch's.
+	Minors      []string
+	Prereleases bool
+	// GoEnv is added to the environment of every go command and step: GOPROXY, GOSUMDB,
+	// GOMODCACHE, GOFLAGS and the rest.
+	GoEnv []string
+	// Releases is the second opinion on what was released (GitHub releases); nil skips it.
+	Releases detect.Source
+	// PullRequests opens and updates pull requests; it may be nil in a dry run, which then
+	// does not say whether a pull request exists.
+	PullRequests github.PullRequests
+	// DryRun prints what would be done: no branch is made, pushed, and no pull request
+	// opened or changed.
+	DryRun bool
+	// Steps check the updated branch, in order; MageSteps in real use.
+	Steps []Step
+	// ListTargets lists the work clone's mage targets for steps that name one; MageList
+	// when empty.
+	ListTargets []string
+	// WorkDir holds the work clone; a temporary directory, removed afterwards, when empty.
+	WorkDir string
+	// Rerun runs the steps again even when the branch and the pull request are current.
+	Rerun bool
+	// Out receives progress; nil discards it.
+	Out io.Writer
+}
+
+// Validate reports every problem at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Remote == "" {
+		errs = append(errs, errors.New("a git remote to clone and push to is required"))
+	}
+	if !o.DryRun && o.PullRequests == nil {
+		errs = append(errs, errors.New("acting (not a dry run) needs a GitHub client for pull requests"))
+	}
+	if len(o.Minors) > 0 {
+		if err := (detect.Options{Minors: o.Minors}).Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.ReleaseBranch != "" && strings.Count(o.ReleaseBranch, "%s") != 1 {
+		errs = append(errs, fmt.Errorf("release branch format %q must hold %%s once", o.ReleaseBranch))
+	}
+	for _, s := range o.Steps {
+		if s.Name == "" {
+			errs = append(errs, errors.New("every step needs a name"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Action is what happened to one release.
+type Action string
+
+const (
+	UpToDate Action = "up to date" // nothing newer than the lock
+	NoBranch Action = "no branch"  // a tracked minor without a branch to update
+	Opened   Action = "opened"     // branch pushed, pull request opened
+	Updated  Action = "updated"    // pull request body refreshed (branch pushed if its content changed)
+	Current  Action = "current"    // branch and pull request already hold this run's result
+	Handsoff Action = "left alone" // a person has pushed to the branch
+	WouldAct Action = "dry run"    // what a real run would do is in Plan
+)
+
+// Update is the outcome for one tracked minor version.
+type Update struct {
+	Minor       string
+	Base        string
+	From, To    string
+	Branch      string
+	Action      Action
+	Plan        string // dry run: what would be done
+	Pushed      bool   // the branch was pushed in this run
+	PullRequest int
+	URL         string
+	NeedsHuman  bool
+	Steps       []StepResult
+	// Elapsed runs from the start of detection to the pull request being opened or updated.
+	Elapsed time.Duration
+}
+
+// Report is a run's outcome.
+type Report struct {
+	Detected []detect.Minor
+	Updates  []Update
+}
+
+func (o Options) base() string {
+	if o.Base == "" {
+		return "main"
+	}
+	return o.Base
+}
+
+func (o Options) releaseBranch(minor string) string {
+	f := o.ReleaseBranch
+	if f == "" {
+		f = "release-%s"
+	}
+	return fmt.Sprintf(f, minor)
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Out != nil {
+		fmt.Fprintf(o.Out, format+"\n", args...)
+	}
+}
+
+// Identity of the tracker's commits; a branch holding other authors' commits is a
+// person's work and is never overwritten.
+var (
+	authorName  = version.Program + "-track"
+	authorEmail = version.Program + "-track@" + version.Program + ".invalid"
+)
+
+// Run detects new releases and acts on each. Options must have been validated.
+func Run(ctx context.Context, o Options) (Report, error) {
+	start := time.Now()
+	var rep Report
+	work := o.WorkDir
+	if work == "" {
+		dir, err := os.MkdirTemp("", version.Program+"-track-")
+		if err != nil {
+			return rep, err
+		}
+		defer removeAll(dir)
+		work = dir
+	}
+	r, err := clone(ctx, o.Remote, filepath.Join(work, "clone"), gitEnv(authorName, authorEmail))
+	if err != nil {
+		return rep, fmt.Errorf("work clone of %s: %w", o.Remote, err)
+	}
+	heads, err := r.remoteBranches(ctx)
+	if err != nil {
+		return rep, err
+	}
+	baseLock, err := r.lockAt(ctx, o.base())
+	if err != nil {
+		return rep, err
+	}
+	minors := o.Minors
+	if len(minors) == 0 {
+		minors = []string{detect.MinorOf(baseLock.Kubernetes().Version)}
+	}
+	others := []detect.Source{}
+	if o.Releases != nil {
+		others = append(others, o.Releases)
+	}
+	rep.Detected, err = detect.Detect(ctx, detect.Options{Minors: minors, Prereleases: o.Prereleases}, detect.Proxy{Env: o.GoEnv}, others...)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, d := range rep.Detected {
+		for _, n := range d.Notes {
+			o.logf("%s: %s", d.Minor, n)
+		}
+		u, err := o.track(ctx, r, heads, baseLock, d, start)
+		if err != nil {
+			err = fmt.Errorf("minor %s: %w", d.Minor, err)
+			o.logf("%v", err)
+			errs = append(errs, err)
+		}
+		rep.Updates = append(rep.Updates, u)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// lockAt reads upstream.lock as committed on a branch of origin.
+func (r *repo) lockAt(ctx context.Context, branch string) (*upstream.Lock, error) {
+	data, err := r.show(ctx, "origin/"+branch, "upstream.lock")
+	if err != nil {
+		return nil, fmt.Errorf("upstream.lock on %s: %w", branch, err)
+	}
+	return upstream.Parse(branch+":upstream.lock", data)
+}
+
+// track decides what one tracked minor needs, and does it.
+func (o Options) track(ctx context.Context, r *repo, heads map[string]string, baseLock *upstream.Lock, d detect.Minor, start time.Time) (Update, error) {
+	u := Update{Minor: d.Minor, Base: o.base(), To: d.Newest}
+	lock := baseLock
+	if detect.MinorOf(baseLock.Kubernetes().Version) != d.Minor {
+		u.Base = o.releaseBranch(d.Minor)
+		if _, ok := heads[u.Base]; !ok {
+			u.Action = NoBranch
+			o.logf("%s: no branch %s to update", d.Minor, u.Base)
+			return u, nil
+		}
+		var err error
+		if lock, err = r.lockAt(ctx, u.Base); err != nil {
+			return u, err
+		}
+		if got := detect.MinorOf(lock.Kubernetes().Version); got != d.Minor {
+			return u, fmt.Errorf("branch %s locks Kubernetes %s, not a %s release", u.Base, lock.Kubernetes().Version, d.Minor)
+		}
+	}
+	u.From = lock.Kubernetes().Version
+	if d.Newest == "" || semver.Compare(d.Newest, u.From) <= 0 {
+		u.Action = UpToDate
+		o.logf("%s: %s is the newest release; nothing to do", d.Minor, u.From)
+		return u, nil
+	}
+	u.Branch = BranchPrefix + d.Newest
+	remoteHead := heads[u.Branch]
+	var pr github.PullRequest
+	var found bool
+	if o.PullRequests != nil {
+		var err error
+		if pr, found, err = o.PullRequests.FindOpenPullRequest(ctx, u.Branch); err != nil {
+			return u, err
+		}
+	}
+	if o.DryRun {
+		u.Action = WouldAct
+		u.Plan = o.plan(u, remoteHead, pr, found)
+		o.logf("%s: %s", d.Minor, u.Plan)
+		return u, nil
+	}
+	if remoteHead != "" {
+		foreign, err := r.foreignAuthors(ctx, u.Base, u.Branch)
+		if err != nil {
+			return u, err
+		}
+		if len(foreign) > 0 {
+			u.Action = Handsoff
+			u.PullRequest, u.URL = pr.Number, pr.HTMLURL
+			o.logf("%s: %s has commits by %s; a person is on it, left alone", d.Minor, u.Branch, strings.Join(foreign, ", "))
+			return u, nil
+		}
+	}
+	return o.act(ctx, r, u, lock, d, remoteHead, pr, found, start)
+}
+
+// plan says in words what act would do.
+func (o Options) plan(u Update, remoteHead string, pr github.PullRequest, found bool) string {
+	var steps []string
+	for _, s := range o.Steps {
+		steps = append(steps, s.Name)
+	}
+	what := fmt.Sprintf("would move %s from %s to %s on branch %s (upstream.lock, go.mod, go.sum, patches re-applied", u.Base, u.From, u.To, u.Branch)
+	if len(steps) > 0 {
+		what += "; " + strings.Join(steps, ", ")
+	}
+	what += ")"
+	if remoteHead != "" {
+		what += fmt.Sprintf(", force-push %s (now %.12s) if its content changed", u.Branch, remoteHead)
+	} else {
+		what += ", push it"
+	}
+	switch {
+	case found:
+		what += fmt.Sprintf(", and refresh pull request #%d", pr.Number)
+	case o.PullRequests == nil:
+		what += ", and open a pull request unless one is open (not checked: no GitHub client)"
+	default:
+		what += ", and open a pull request"
+	}
+	return what
+}
+
+// foreignAuthors lists who other than the tracker committed to origin's branch since base.
+func (r *repo) foreignAuthors(ctx context.Context, base, branch string) ([]string, error) {
+	if _, err := r.git(ctx, "fetch", "--quiet", "origin", "+refs/heads/"+branch+":refs/remotes/origin/"+branch); err != nil {
+		return nil, err
+	}
+	out, err := r.git(ctx, "log", "--format=%ae", "origin/"+base+"..origin/"+branch)
+	if err != nil {
+		return nil, err
+	}
+	var foreign []string
+	for _, email := range strings.Fields(out) {
+		if email != authorEmail && !contains(foreign, email) {
+			foreign = append(foreign, email)
+		}
+	}
+	return foreign, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// act makes the branch, runs the steps, pushes and opens or refreshes the pull request.
+func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock, d detect.Minor, remoteHead string, pr github.PullRequest, found bool, start time.Time) (Update, error) {
+	if err := r.startBranch(ctx, u.Branch, u.Base); err != nil {
+		return u, err
+	}
+	o.logf("%s: moving %s from %s to %s in %s", d.Minor, u.Base, u.From, u.To, r.dir)
+	to, err := upstream.Bump(ctx, from, d.Newest, upstream.Options{Env: o.GoEnv})
+	if err != nil {
+		// Without verified hashes there is nothing a pull request could propose.
+		return u, err
+	}
+	lockPath := filepath.Join(r.dir, "upstream.lock")
+	if err := to.Write(lockPath); err != nil {
+		return u, err
+	}
+	var needs []string
+	results := []StepResult{{Name: "upstream.lock", Status: Passed, Reason: fmt.Sprintf("%d modules moved, hashes verified", 1+len(to.ByRole(upstream.RoleStaging)))}}
+
+	goMod := StepResult{Name: "go.mod and go.sum", Status: Passed}
+	gstart := time.Now()
+	out, err := o.moveGoMod(ctx, r.dir, to)
+	goMod.Elapsed = time.Since(gstart).Round(time.Millisecond)
+	goMod.Tail = tail([]byte(out), tailLines)
+	if err != nil {
+		goMod.Status, goMod.Reason = Failed, err.Error()
+		needs = append(needs, "go.mod could not follow the lock: "+err.Error())
+	}
+	results = append(results, goMod)
+
+	paths := []string{"upstream.lock", "go.mod", "go.sum"}
+	entry := changelogEntry(from, to)
+	if changed, err := addChangelogEntry(filepath.Join(r.dir, "CHANGELOG.md"), entry); err != nil {
+		return u, err
+	} else if changed {
+		paths = append(paths, "CHANGELOG.md")
+	}
+
+	patches, applyErr := o.applyPatches(ctx, r.dir, to)
+	results = append(results, patches)
+	if applyErr != nil {
+		if !errors.As(applyErr, new(*patchset.ApplyError)) {
+			needs = append(needs, "patches/ could not be applied: "+applyErr.Error())
+		} else {
+			needs = append(needs, "a patch no longer applies: "+applyErr.Error())
+		}
+	}
+
+	tree, err := r.commit(ctx, commitMessage(from, to), existing(r.dir, paths)...)
+	if err != nil {
+		return u, err
+	}
+	changed := true
+	if remoteHead != "" {
+		remoteTree, err := r.git(ctx, "rev-parse", "origin/"+u.Branch+"^{tree}")
+		if err != nil {
+			return u, err
+		}
+		changed = remoteTree != tree
+	}
+	if !changed && found && markedTree(pr.Body) == tree && !o.Rerun {
+		u.Action, u.PullRequest, u.URL = Current, pr.Number, pr.HTMLURL
+		u.NeedsHuman = contains(pr.Labels, NeedsHuman)
+		u.Elapsed = time.Since(start)
+		o.logf("%s: %s and pull request #%d already hold %s; nothing to do", d.Minor, u.Branch, pr.Number, u.To)
+		return u, nil
+	}
+
+	blocked := ""
+	switch {
+	case goMod.Status == Failed:
+		blocked = "go.mod did not follow the lock"
+	case patches.Status == Failed:
+		blocked = "patches do not apply"
+	}
+	targets, listErr := o.mageTargets(ctx, r.dir)
+	for _, s := range o.Steps {
+		var res StepResult
+		switch {
+		case blocked != "":
+			res = StepResult{Name: s.Name, Status: Skipped, Reason: blocked}
+		case s.Target != "" && listErr != nil:
+			res = StepResult{Name: s.Name, Status: Skipped, Reason: "not available: " + listErr.Error()}
+		case s.Target != "" && !targets[s.Target]:
+			res = StepResult{Name: s.Name, Status: Skipped, Reason: "not available (no mage target " + s.Target + ")"}
+		default:
+			o.logf("%s: %s", d.Minor, s.Name)
+			res = runStep(ctx, r.dir, o.GoEnv, s)
+			if res.Status == Failed {
+				needs = append(needs, s.Name+" failed")
+			}
+		}
+		o.logf("%s: %s %s %s", d.Minor, s.Name, res.Status, res.Reason)
+		results = append(results, res)
+	}
+	u.Steps, u.NeedsHuman = results, len(needs) > 0
+
+	if changed {
+		if err := r.push(ctx, u.Branch, remoteHead); err != nil {
+			return u, err
+		}
+		u.Pushed = true
+		o.logf("%s: pushed %s", d.Minor, u.Branch)
+	}
+	lockDiff, err := r.git(ctx, "diff", "origin/"+u.Base, "HEAD", "--", "upstream.lock")
+	if err != nil {
+		return u, err
+	}
+	var applyError *patchset.ApplyError
+	errors.As(applyErr, &applyError)
+	body := renderBody(bodyInput{
+		From: from, To: to, Base: u.Base, Entry: entry, LockDiff: lockDiff, Notes: d.Notes,
+		ApplyErr: applyError, Steps: results, Tree: tree, NeedsWhy: needs,
+	})
+	if found {
+		pr, err = o.PullRequests.UpdatePullRequest(ctx, pr.Number, title(to), body)
+		u.Action = Updated
+	} else {
+		pr, err = o.PullRequests.CreatePullRequest(ctx, github.NewPullRequest{Head: u.Branch, Base: u.Base, Title: title(to), Body: body})
+		u.Action = Opened
+	}
+	if err != nil {
+		return u, err
+	}
+	u.PullRequest, u.URL = pr.Number, pr.HTMLURL
+	if u.NeedsHuman && !contains(pr.Labels, NeedsHuman) {
+		if err := o.PullRequests.AddLabels(ctx, pr.Number, NeedsHuman); err != nil {
+			return u, err
+		}
+	}
+	u.Elapsed = time.Since(start)
+	o.logf("%s: pull request #%d %s (%s after detection started)", d.Minor, pr.Number, u.Action, u.Elapsed.Round(time.Millisecond))
+	return u, nil
+}
+
+func commitMessage(from, to *upstream.Lock) string {
+	k := to.Kubernetes().Version
+	return fmt.Sprintf("upstream: Kubernetes %s\n\nMove upstream.lock, go.mod and go.sum from Kubernetes %s to %s and its %d staging\nmodules (%s). Upstream changes: %s\n",
+		k, from.Kubernetes().Version, k, len(to.ByRole(upstream.RoleStaging)), to.ReleaseVersion(), UpstreamChangelog(k))
+}
+
+// existing keeps the paths present in dir (a repository need not have go.sum).
+func existing(dir string, paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// moveGoMod moves go.mod to the lock, tidies, and checks the result as upstream:verify would.
+func (o Options) moveGoMod(ctx context.Context, dir string, to *upstream.Lock) (string, error) {
+	goModPath := filepath.Join(dir, "go.mod")
+	if err := moveGoMod(goModPath, to); err != nil {
+		return "", err
+	}
+	out, err := tidy(ctx, dir, o.GoEnv)
+	if err != nil {
+		return out, err
+	}
+	return out, upstream.CheckGoMod(to, goModPath)
+}
+
+// applyPatches re-applies patches/ to the moved modules, into the work clone's build/ where
+// the build step finds them already made.
+func (o Options) applyPatches(ctx context.Context, dir string, to *upstream.Lock) (StepResult, error) {
+	res := StepResult{Name: "patches"}
+	start := time.Now()
+	defer func() { res.Elapsed = time.Since(start).Round(time.Millisecond) }()
+	patchesDir := filepath.Join(dir, "patches")
+	if _, err := os.Stat(patchesDir); os.IsNotExist(err) {
+		res.Status, res.Reason = Skipped, "the repository has no patches/"
+		return res, nil
+	}
+	err := func() error {
+		patched, err := patchset.PatchedModules(patchesDir)
+		if err != nil {
+			return err
+		}
+		var sources []patchset.Source
+		for _, m := range to.Modules {
+			src := patchset.Source{Path: m.Path, Version: m.Version, Sum: m.Sum}
+			if contains(patched, m.Path) {
+				got, srcDir, err := upstream.Resolve(ctx, m.Path, m.Version, upstream.Options{Env: o.GoEnv})
+				if err != nil {
+					return err
+				}
+				if got.Sum != m.Sum {
+					return fmt.Errorf("%s: the source hashes to %s, the lock has %s", m, got.Sum, m.Sum)
+				}
+				src.Dir = srcDir
+			}
+			sources = append(sources, src)
+		}
+		applied, err := patchset.Apply(ctx, patchset.ApplyOptions{Modules: sources, PatchesDir: patchesDir, BuildDir: filepath.Join(dir, "build")})
+		if err != nil {
+			return err
+		}
+		var lines []string
+		for _, t := range applied.Trees {
+			lines = append(lines, fmt.Sprintf("%s@%s: %d patches applied", t.Path, t.Version, len(t.Patches)))
+		}
+		res.Tail = strings.Join(lines, "\n")
+		return nil
+	}()
+	if err != nil {
+		res.Status, res.Reason, res.Tail = Failed, err.Error(), err.Error()
+		return res, err
+	}
+	res.Status = Passed
+	return res, nil
+}
+
+// mageTargets lists the work clone's mage targets, once per update, only when a step
+// names one.
+func (o Options) mageTargets(ctx context.Context, dir string) (map[string]bool, error) {
+	need := false
+	for _, s := range o.Steps {
+		need = need || s.Target != ""
+	}
+	if !need {
+		return nil, nil
+	}
+	argv := o.ListTargets
+	if len(argv) == 0 {
+		argv = MageList
+	}
+	out, err := run(ctx, dir, o.GoEnv, argv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, tail(out, 3))
+	}
+	return mageTargets(out), nil
+}
+
+// removeAll deletes a work directory, including the read-only module cache files a test
+// proxy's go commands may have left in it.
+func removeAll(dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+}
