@@ -37,10 +37,14 @@ var unpackedTime = time.Unix(0, 0)
 // Result says where the payload is and whether this call unpacked it.
 type Result struct {
 	BinDir string
-	// Unpacked is true when this call wrote the files, and Reason then says why.
+	// Unpacked is true when this call wrote the files.
 	Unpacked bool
-	Reason   string
+	// Reason says what was wrong with files unpacked before; empty on a first unpack.
+	Reason string
 }
+
+// errNotUnpacked means the payload's dir does not exist: a first start, nothing to repair.
+var errNotUnpacked = errors.New("not unpacked")
 
 // Ensure makes sure the payload of the running executable is unpacked under dataDir and
 // returns the dir holding its executables.
@@ -83,7 +87,10 @@ func (p *Payload) Ensure(dataDir string) (Result, error) {
 
 	// Another process may have finished while this one waited for the lock.
 	if err := p.quickCheck(dir); err != nil {
-		r.Unpacked, r.Reason = true, err.Error()
+		r.Unpacked = true
+		if err != errNotUnpacked {
+			r.Reason = err.Error()
+		}
 		if err := p.unpack(root, dir); err != nil {
 			return r, err
 		}
@@ -94,11 +101,11 @@ func (p *Payload) Ensure(dataDir string) (Result, error) {
 // quickCheck reports the first file of the unpacked dir that is missing or has the wrong size,
 // type or mode.
 func (p *Payload) quickCheck(dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return errNotUnpacked
+	}
 	st, err := os.Lstat(filepath.Join(dir, ManifestName))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return errors.New("not unpacked yet")
-		}
 		return err
 	}
 	if !st.Mode().IsRegular() || st.Size() != int64(len(p.manifest)) || !st.ModTime().Equal(unpackedTime) {

@@ -68,7 +68,7 @@ func TestEnsureUnpacksThenTakesFastPath(t *testing.T) {
 
 	r := ensure(t, p, dataDir)
 	want := filepath.Join(dataDir, "data", p.ID(), "bin")
-	if !r.Unpacked || r.BinDir != want {
+	if !r.Unpacked || r.BinDir != want || r.Reason != "" {
 		t.Fatalf("first Ensure = %+v, want unpacked to %s", r, want)
 	}
 	for name, b := range content {
@@ -116,7 +116,8 @@ func TestEnsureRepairsDamage(t *testing.T) {
 			os.Remove(filepath.Join(bin, "loopback"))
 			return os.Symlink("/bin/true", filepath.Join(bin, "loopback"))
 		}, "not a regular file"},
-		{"manifest deleted", func(bin string) error { return os.Remove(filepath.Join(bin, "..", payload.ManifestName)) }, "not unpacked"},
+		{"manifest deleted", func(bin string) error { return os.Remove(filepath.Join(bin, "..", payload.ManifestName)) }, "no such file"},
+		{"dir deleted", func(bin string) error { return os.RemoveAll(filepath.Dir(bin)) }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := t.TempDir()

@@ -1,7 +1,3 @@
-// Package payload builds the executables shipped beside the distro binary (runc and the CNI
-// plugins) from their pinned modules, and assembles the file users download: the launcher
-// with a compressed archive of every executable appended (see distro/payload for the format
-// and the unpacking side).
 package payload
 
 // Module paths of the upstream modules built here; upstream.lock pins them with role payload.

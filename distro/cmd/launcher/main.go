@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/distro-io/distro/distro/payload"
 	"github.com/distro-io/distro/distro/version"
@@ -49,12 +50,17 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	r, err := p.Ensure(dataDir)
 	if err != nil {
 		return fmt.Errorf("unpacking into data dir %s: %w", dataDir, err)
 	}
 	if r.Unpacked {
-		fmt.Fprintf(os.Stderr, "%s: unpacked %d files to %s (%s)\n", version.Program, len(p.Manifest.Files), r.BinDir, r.Reason)
+		why := ""
+		if r.Reason != "" {
+			why = ", replacing a damaged copy: " + r.Reason
+		}
+		fmt.Fprintf(os.Stderr, "%s: unpacked %d files to %s in %s%s\n", version.Program, len(p.Manifest.Files), r.BinDir, time.Since(start).Round(time.Millisecond), why)
 	}
 
 	bin := filepath.Join(r.BinDir, version.Program)

@@ -225,7 +225,7 @@ func TestLauncherRepairsDamagedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := launch(b.dist, nil, "-d", dataDir)
-	if r.err != nil || !strings.Contains(r.stderr, "unpacked 3 files") || !strings.Contains(r.stdout, "runc=fake runc") {
+	if r.err != nil || !strings.Contains(r.stderr, "replacing a damaged copy: "+runc+": size") || !strings.Contains(r.stdout, "runc=fake runc") {
 		t.Errorf("after damage: %v\nstdout: %s\nstderr: %s", r.err, r.stdout, r.stderr)
 	}
 }
