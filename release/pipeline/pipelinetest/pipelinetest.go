@@ -82,6 +82,10 @@ func NewRepo(t testing.TB) *Repo {
 	t.Helper()
 	r := &Repo{t: t, Dir: t.TempDir()}
 	r.Git("init", "-q", "-b", "main")
+	// Steps run git themselves (the changelog commit): give the repository an identity.
+	r.Git("config", "user.name", "Release Test")
+	r.Git("config", "user.email", "release@example.invalid")
+	r.Git("config", "commit.gpgsign", "false")
 	r.Write("upstream.lock", LockText)
 	r.Write("go.mod", GoModText)
 	r.Write("CHANGELOG.md", ChangelogText)
