@@ -114,7 +114,8 @@ type Update struct {
 	URL         string
 	NeedsHuman  bool
 	Steps       []StepResult
-	// Elapsed runs from the start of detection to the pull request being opened or updated.
+	// Elapsed runs from the start of the run (work clone, then detection) to the pull
+	// request being opened or updated.
 	Elapsed time.Duration
 }
 
@@ -330,7 +331,9 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 		return u, err
 	}
 	o.logf("%s: moving %s from %s to %s in %s", d.Minor, u.Base, u.From, u.To, r.dir)
+	bumpStart := time.Now()
 	to, err := upstream.Bump(ctx, from, d.Newest, upstream.Options{Env: o.GoEnv})
+	bumped := time.Since(bumpStart).Round(time.Millisecond)
 	if err != nil {
 		// Without verified hashes there is nothing a pull request could propose.
 		return u, err
@@ -340,7 +343,8 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 		return u, err
 	}
 	var needs []string
-	results := []StepResult{{Name: "upstream.lock", Status: Passed, Reason: fmt.Sprintf("%d modules moved, hashes verified", 1+len(to.ByRole(upstream.RoleStaging)))}}
+	results := []StepResult{{Name: "upstream.lock", Status: Passed, Elapsed: bumped,
+		Tail: fmt.Sprintf("%d modules moved to %s, hashes verified", 1+len(to.ByRole(upstream.RoleStaging)), to.Kubernetes().Version)}}
 
 	goMod := StepResult{Name: "go.mod and go.sum", Status: Passed}
 	gstart := time.Now()
@@ -364,10 +368,10 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 	patches, applyErr := o.applyPatches(ctx, r.dir, to)
 	results = append(results, patches)
 	if applyErr != nil {
-		if !errors.As(applyErr, new(*patchset.ApplyError)) {
-			needs = append(needs, "patches/ could not be applied: "+applyErr.Error())
+		if errors.As(applyErr, new(*patchset.ApplyError)) {
+			needs = append(needs, "a patch no longer applies (below)")
 		} else {
-			needs = append(needs, "a patch no longer applies: "+applyErr.Error())
+			needs = append(needs, "patches/ could not be applied: "+applyErr.Error())
 		}
 	}
 
@@ -490,8 +494,8 @@ func (o Options) moveGoMod(ctx context.Context, dir string, to *upstream.Lock) (
 
 // applyPatches re-applies patches/ to the moved modules, into the work clone's build/ where
 // the build step finds them already made.
-func (o Options) applyPatches(ctx context.Context, dir string, to *upstream.Lock) (StepResult, error) {
-	res := StepResult{Name: "patches"}
+func (o Options) applyPatches(ctx context.Context, dir string, to *upstream.Lock) (res StepResult, _ error) {
+	res.Name = "patches"
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start).Round(time.Millisecond) }()
 	patchesDir := filepath.Join(dir, "patches")
@@ -530,6 +534,15 @@ func (o Options) applyPatches(ctx context.Context, dir string, to *upstream.Lock
 		res.Tail = strings.Join(lines, "\n")
 		return nil
 	}()
+	// Name the patch as the repository does, not by the work clone's temporary path.
+	var applyErr *patchset.ApplyError
+	if errors.As(err, &applyErr) {
+		rel := *applyErr
+		if p, relErr := filepath.Rel(dir, rel.Patch); relErr == nil {
+			rel.Patch = filepath.ToSlash(p)
+		}
+		err = &rel
+	}
 	if err != nil {
 		res.Status, res.Reason, res.Tail = Failed, err.Error(), err.Error()
 		return res, err

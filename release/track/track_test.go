@@ -360,7 +360,7 @@ func TestPatchThatNoLongerAppliesOpensAPullRequestForAPerson(t *testing.T) {
 	mustContain(t, "body", pr.Body,
 		"**Needs a person**",
 		"### Patch that no longer applies",
-		"- patch: `", apiPatch+"`",
+		"- patch: `"+apiPatch+"`",
 		"- file: `core/core.go`",
 		"- hunk: #1 `@@ -",
 		"| patches | failed |",
@@ -439,5 +439,39 @@ func TestOptionsValidate(t *testing.T) {
 	mustContain(t, "error", err.Error(), "git remote", "GitHub client", "1.37.1", "%s once", "needs a name")
 	if err := (track.Options{Remote: "x", DryRun: true}).Validate(); err != nil {
 		t.Errorf("a dry run without GitHub: %v", err)
+	}
+}
+
+func TestConfigFromEnvActsThroughTheGitHubClient(t *testing.T) {
+	w := newWorld(t, "Pod")
+	env := map[string]string{
+		"TRACK_REMOTE": w.remote, "TRACK_OPEN_PR": "1", "GITHUB_TOKEN": token, "GITHUB_REPOSITORY": "distro-io/distro",
+		"TRACK_GITHUB_API_URL": w.fake.APIURL(), "TRACK_GITHUB_UPLOAD_URL": w.fake.UploadURL(), "TRACK_MINORS": "1.37",
+	}
+	var log bytes.Buffer
+	o, err := track.ConfigFromEnv(func(k string) string { return env[k] }).Complete(context.Background(), &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DryRun || o.PullRequests == nil || o.Releases == nil {
+		t.Fatalf("options = %+v", o)
+	}
+	o.GoEnv, o.Steps, o.ListTargets = w.proxy.Env(), steps("true"), listTargets
+	rep := w.run(t, o)
+	var summary bytes.Buffer
+	rep.WriteSummary(&summary)
+	mustContain(t, "summary", summary.String(), "1.37: opened v1.37.2 → v1.37.3 on upstream/v1.37.3, pull request #1 ")
+	w.onePull(t)
+
+	delete(env, "GITHUB_TOKEN")
+	env["GITHUB_REPOSITORY"] = "no-slash"
+	_, err = track.ConfigFromEnv(func(k string) string { return env[k] }).Complete(context.Background(), &log)
+	if err == nil || !strings.Contains(err.Error(), "needs GITHUB_TOKEN") {
+		t.Errorf("acting without a token: %v", err)
+	}
+	env["GITHUB_TOKEN"] = token
+	_, err = track.ConfigFromEnv(func(k string) string { return env[k] }).Complete(context.Background(), &log)
+	if err == nil || !strings.Contains(err.Error(), "owner/name") {
+		t.Errorf("a repository without owner: %v", err)
 	}
 }
