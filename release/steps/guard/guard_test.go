@@ -90,3 +90,18 @@ func TestTreeOutsideARepositoryIsAnError(t *testing.T) {
 		t.Fatalf("err = %v, want git's refusal quoted", err)
 	}
 }
+
+func TestTreeSkipsChecksOnlyInADryRun(t *testing.T) {
+	repo := pipelinetest.NewRepo(t)
+	ran := false
+	g := Tree{Checks: []Check{{Name: "unit tests", Run: func(context.Context) error { ran = true; return nil }}}, SkipChecks: "asked to"}
+	res, err := g.Run(context.Background(), repo.Context())
+	if d, ok := res.(pipeline.Done); err != nil || !ok || !strings.Contains(d.Detail, "checks not run: asked to") || ran {
+		t.Fatalf("dry run: %#v, %v, ran=%v", res, err, ran)
+	}
+	c := repo.Context()
+	c.Publish = true
+	if _, err := g.Run(context.Background(), c); err == nil || ran {
+		t.Fatalf("publishing without checks: err=%v ran=%v", err, ran)
+	}
+}
