@@ -8,6 +8,7 @@ import (
 
 	"github.com/distro-io/distro/distro/version"
 	"github.com/distro-io/distro/release/patchset"
+	"github.com/distro-io/distro/release/steps/changelog"
 	"github.com/distro-io/distro/release/track/detect"
 	"github.com/distro-io/distro/release/upstream"
 )
@@ -24,16 +25,20 @@ func UpstreamChangelog(v string) string {
 	return fmt.Sprintf("https://github.com/kubernetes/kubernetes/blob/master/CHANGELOG/CHANGELOG-%s.md#%s", detect.MinorOf(v), anchor)
 }
 
-// changelogEntry is the CHANGELOG.md section for a bump.
+// changelogEntry is the CHANGELOG.md item for a bump. It goes under [Unreleased]: the
+// release pipeline names the version when it releases.
 func changelogEntry(from, to *upstream.Lock) string {
 	k := to.Kubernetes()
-	return fmt.Sprintf("## %s\n\n- Kubernetes %s (was %s) with its %d staging modules. Upstream changes: %s\n",
-		to.ReleaseVersion(), k.Version, from.Kubernetes().Version, len(to.ByRole(upstream.RoleStaging)), UpstreamChangelog(k.Version))
+	return fmt.Sprintf("- Kubernetes %s (was %s) with its %d staging modules; released as %s. Upstream changes: %s",
+		k.Version, from.Kubernetes().Version, len(to.ByRole(upstream.RoleStaging)), to.ReleaseVersion(), UpstreamChangelog(k.Version))
 }
 
-// addChangelogEntry puts the entry above the newest section of CHANGELOG.md; a repository
-// without a changelog is left without one.
-func addChangelogEntry(path, entry string) (bool, error) {
+// changelogKind is the Keep a Changelog subsection a bump belongs to.
+const changelogKind = "### Changed"
+
+// addChangelogEntry adds the item to the [Unreleased] section of CHANGELOG.md, making the
+// section when there is none; a repository without a changelog is left without one.
+func addChangelogEntry(path, item string) (bool, error) {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return false, nil
@@ -41,14 +46,41 @@ func addChangelogEntry(path, entry string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	text := string(data)
-	switch i := strings.Index("\n"+text, "\n## "); {
-	case i >= 0:
-		text = text[:i] + entry + "\n" + text[i:]
-	default:
-		text = strings.TrimRight(text, "\n") + "\n\n" + entry
+	cl, err := changelog.Parse(string(data))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
 	}
-	return true, os.WriteFile(path, []byte(text), 0o644)
+	sec := cl.Section(changelog.Unreleased)
+	if sec == nil {
+		cl.Sections = append([]changelog.Section{{Name: changelog.Unreleased, Heading: "## [" + changelog.Unreleased + "]"}}, cl.Sections...)
+		sec = &cl.Sections[0]
+	}
+	sec.Body = addItem(sec.Body, item)
+	return true, os.WriteFile(path, []byte(cl.String()), 0o644)
+}
+
+// addItem puts the item first under the section body's "### Changed", adding that heading
+// above the other subsections when it is missing.
+func addItem(body, item string) string {
+	lines := strings.Split(body, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != changelogKind {
+			continue
+		}
+		j := i + 1
+		for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
+			j++
+		}
+		lines = append(lines[:j], append([]string{item}, lines[j:]...)...)
+		if j == i+1 {
+			lines = append(lines[:j], append([]string{""}, lines[j:]...)...)
+		}
+		return strings.Join(lines, "\n")
+	}
+	if strings.TrimSpace(body) == "" {
+		return changelogKind + "\n\n" + item
+	}
+	return changelogKind + "\n\n" + item + "\n\n" + body
 }
 
 // marker is hidden in the pull request body: the tree the results belong to, so a later run
@@ -114,7 +146,7 @@ func renderBody(in bodyInput) string {
 		b.WriteString("\nRefresh it with `go tool mage patches:edit <module>` and `patches:export` on this branch.\n\n")
 	}
 	fmt.Fprintf(&b, "Upstream changelog: %s\n\n", UpstreamChangelog(k))
-	b.WriteString("### CHANGELOG entry\n\n```markdown\n" + in.Entry + "```\n\n")
+	b.WriteString("### CHANGELOG entry\n\nUnder `## [Unreleased]`:\n\n```markdown\n" + changelogKind + "\n\n" + in.Entry + "\n```\n\n")
 	if len(in.Notes) > 0 {
 		b.WriteString("### Detection\n\n")
 		for _, n := range in.Notes {

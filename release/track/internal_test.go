@@ -52,22 +52,36 @@ func TestUpstreamChangelog(t *testing.T) {
 }
 
 func TestAddChangelogEntry(t *testing.T) {
-	entry := "## v1.37.3+distro1\n\n- Kubernetes v1.37.3.\n"
+	item := "- Kubernetes v1.37.3."
+	old := "## [v1.37.2+distro1] - 2026-11-01\n\n- First release.\n"
 	for name, c := range map[string]struct{ before, after string }{
-		"above the newest": {"# Changelog\n\n## v1.37.2+distro1\n\n- old\n", "# Changelog\n\n" + entry + "\n## v1.37.2+distro1\n\n- old\n"},
-		"first section":    {"## v1.37.2+distro1\n", entry + "\n## v1.37.2+distro1\n"},
-		"no section yet":   {"# Changelog\n", "# Changelog\n\n" + entry},
+		"empty unreleased": {
+			"# Changelog\n\n## [Unreleased]\n\n" + old,
+			"# Changelog\n\n## [Unreleased]\n\n### Changed\n\n" + item + "\n\n" + old,
+		},
+		"unreleased with other kinds": {
+			"# Changelog\n\n## [Unreleased]\n\n### Added\n\n- A flag.\n\n" + old,
+			"# Changelog\n\n## [Unreleased]\n\n### Changed\n\n" + item + "\n\n### Added\n\n- A flag.\n\n" + old,
+		},
+		"unreleased with changes": {
+			"# Changelog\n\n## [Unreleased]\n\n### Changed\n\n- Faster start.\n\n" + old,
+			"# Changelog\n\n## [Unreleased]\n\n### Changed\n\n" + item + "\n- Faster start.\n\n" + old,
+		},
+		"no unreleased section": {
+			"# Changelog\n\n" + old,
+			"# Changelog\n\n## [Unreleased]\n\n### Changed\n\n" + item + "\n\n" + old,
+		},
 	} {
 		path := filepath.Join(t.TempDir(), "CHANGELOG.md")
 		os.WriteFile(path, []byte(c.before), 0o644)
-		if changed, err := addChangelogEntry(path, entry); err != nil || !changed {
+		if changed, err := addChangelogEntry(path, item); err != nil || !changed {
 			t.Fatalf("%s: %v %v", name, changed, err)
 		}
 		if got, _ := os.ReadFile(path); string(got) != c.after {
 			t.Errorf("%s:\n%s\nwant\n%s", name, got, c.after)
 		}
 	}
-	if changed, err := addChangelogEntry(filepath.Join(t.TempDir(), "CHANGELOG.md"), entry); changed || err != nil {
+	if changed, err := addChangelogEntry(filepath.Join(t.TempDir(), "CHANGELOG.md"), item); changed || err != nil {
 		t.Errorf("a missing changelog: %v %v", changed, err)
 	}
 }

@@ -121,7 +121,7 @@ func newWorld(t *testing.T, api373Kind string) *world {
 		"replace (\n\tk8s.io/api => k8s.io/api v0.37.2\n\tk8s.io/client-go => k8s.io/client-go v0.37.2\n)\n")
 	write(t, filepath.Join(seed, "main.go"), "package main\n\nimport (\n\t\"fmt\"\n\n\t\"k8s.io/kubernetes/pkg/server\"\n)\n\nfunc main() { fmt.Println(server.Name(), server.Kind()) }\n")
 	write(t, filepath.Join(seed, ".gitignore"), "/build/\n")
-	write(t, filepath.Join(seed, "CHANGELOG.md"), "# Changelog\n\n## v1.37.2+distro1\n\n- First release.\n")
+	write(t, filepath.Join(seed, "CHANGELOG.md"), "# Changelog\n\n## [Unreleased]\n\n## [v1.37.2+distro1] - 2026-11-01\n\n- First release.\n")
 	lock := &upstream.Lock{Revision: 3}
 	for _, m := range [][3]string{
 		{"k8s.io/kubernetes", "v1.37.2", upstream.RoleKubernetes},
@@ -260,7 +260,7 @@ func TestCleanBumpOpensOnePullRequestAndRerunsKeepIt(t *testing.T) {
 	}
 	mustContain(t, "title", pr.Title, "Kubernetes v1.37.3", "v1.37.3+distro1")
 	mustContain(t, "body", pr.Body,
-		"## v1.37.3+distro1",
+		"### Changed\n\n- Kubernetes v1.37.3 (was v1.37.2) with its 2 staging modules; released as v1.37.3+distro1.",
 		"https://github.com/kubernetes/kubernetes/blob/master/CHANGELOG/CHANGELOG-1.37.md#v1373",
 		"| upstream.lock | passed |", "| go.mod and go.sum | passed |", "| patches | passed |",
 		"| build | passed |", "| unit tests | passed |",
@@ -301,7 +301,7 @@ func TestCleanBumpOpensOnePullRequestAndRerunsKeepIt(t *testing.T) {
 		t.Errorf("branch go.mod does not follow its lock: %v", err)
 	}
 	mustContain(t, "go.sum", gitIn(t, w.remote, "show", branch+":go.sum"), "k8s.io/kubernetes v1.37.3 h1:", "k8s.io/api v0.37.3 h1:")
-	mustContain(t, "CHANGELOG.md", gitIn(t, w.remote, "show", branch+":CHANGELOG.md"), "# Changelog\n\n## v1.37.3+distro1\n\n- Kubernetes v1.37.3 (was v1.37.2)")
+	mustContain(t, "CHANGELOG.md", gitIn(t, w.remote, "show", branch+":CHANGELOG.md"), "# Changelog\n\n## [Unreleased]\n\n### Changed\n\n- Kubernetes v1.37.3 (was v1.37.2)")
 	mustContain(t, "commit", gitIn(t, w.remote, "log", "-1", "--format=%an <%ae>%n%B", branch), "distro-track <", "upstream: Kubernetes v1.37.3\n")
 
 	// Second run, nothing changed: no push, no second pull request, no steps run.
