@@ -46,7 +46,7 @@ func (s Step) Run(ctx context.Context, c *pipeline.Context) (pipeline.Result, er
 	if err := os.WriteFile(path, []byte(c.Notes), 0o644); err != nil {
 		return nil, err
 	}
-	since := "first release"
+	since := "(first release)"
 	if n.Previous != "" {
 		since = "since " + n.Previous
 	}
