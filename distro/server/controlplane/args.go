@@ -1,0 +1,166 @@
+// Package controlplane runs kube-apiserver, kube-controller-manager and kube-scheduler in
+// the distro process, with the flags a secure single-binary cluster needs.
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/distro-io/distro/distro/pki"
+)
+
+// Config is what the three components are started with.
+type Config struct {
+	DataDir          string // the server's data dir: <data-dir>/server
+	PKI              pki.Layout
+	EtcdServers      string
+	EtcdCAFile       string
+	EtcdCertFile     string
+	EtcdKeyFile      string
+	EncryptionConfig string
+	AdvertiseAddress net.IP
+	BindAddress      string
+	HTTPSPort        int
+	ServiceCIDR      string
+	ClusterCIDR      string
+	ClusterDomain    string
+	NodePortRange    string
+	// Extra arguments, "flag=value" without leading dashes, override the defaults
+	// (--extra-apiserver-arg and friends).
+	ExtraAPIServerArgs         []string
+	ExtraControllerManagerArgs []string
+	ExtraSchedulerArgs         []string
+}
+
+// Loopback ports of the controller-manager and the scheduler (their health endpoints).
+const (
+	ControllerManagerPort = 10257
+	SchedulerPort         = 10259
+)
+
+// APIServerArgs returns kube-apiserver's command line.
+func (c *Config) APIServerArgs() ([]string, error) {
+	l := c.PKI
+	issuer := "https://kubernetes.default.svc." + c.ClusterDomain
+	flags := map[string]string{
+		"advertise-address":          c.AdvertiseAddress.String(),
+		"bind-address":               c.BindAddress,
+		"secure-port":                fmt.Sprint(c.HTTPSPort),
+		"allow-privileged":           "true",
+		"anonymous-auth":             "false",
+		"authorization-mode":         "Node,RBAC",
+		"enable-admission-plugins":   "NodeRestriction",
+		"client-ca-file":             l.CertFile(pki.ClientCA),
+		"tls-cert-file":              l.CertFile(pki.APIServerServing),
+		"tls-private-key-file":       l.KeyFile(pki.APIServerServing),
+		"tls-min-version":            "VersionTLS12",
+		"etcd-servers":               c.EtcdServers,
+		"storage-backend":            "etcd3",
+		"encryption-provider-config": c.EncryptionConfig,
+		"encryption-provider-config-automatic-reload": "true",
+		"kubelet-certificate-authority":               l.CertFile(pki.ServerCA),
+		"kubelet-client-certificate":                  l.CertFile("client-" + pki.APIServerKubeletClient),
+		"kubelet-client-key":                          l.KeyFile("client-" + pki.APIServerKubeletClient),
+		"proxy-client-cert-file":                      l.CertFile("client-" + pki.FrontProxyClient),
+		"proxy-client-key-file":                       l.KeyFile("client-" + pki.FrontProxyClient),
+		"requestheader-client-ca-file":                l.CertFile(pki.RequestHeaderCA),
+		"requestheader-allowed-names":                 pki.FrontProxyClientName,
+		"requestheader-extra-headers-prefix":          "X-Remote-Extra-",
+		"requestheader-group-headers":                 "X-Remote-Group",
+		"requestheader-username-headers":              "X-Remote-User",
+		"service-account-issuer":                      issuer,
+		"api-audiences":                               issuer,
+		"service-account-key-file":                    l.ServiceAccountPub(),
+		"service-account-signing-key-file":            l.ServiceAccountKey(),
+		"service-cluster-ip-range":                    c.ServiceCIDR,
+		"service-node-port-range":                     c.NodePortRange,
+		"profiling":                                   "false",
+		"cert-dir":                                    filepath.Join(c.DataDir, "tls", "temporary-certs"),
+	}
+	if c.EtcdCAFile != "" {
+		flags["etcd-cafile"] = c.EtcdCAFile
+	}
+	if c.EtcdCertFile != "" {
+		flags["etcd-certfile"] = c.EtcdCertFile
+		flags["etcd-keyfile"] = c.EtcdKeyFile
+	}
+	return withExtra("extra-apiserver-arg", flags, c.ExtraAPIServerArgs)
+}
+
+// ControllerManagerArgs returns kube-controller-manager's command line.
+func (c *Config) ControllerManagerArgs() ([]string, error) {
+	l := c.PKI
+	kubeconfig := l.Kubeconfig(pki.KubeControllerManager)
+	flags := map[string]string{
+		"kubeconfig":                       kubeconfig,
+		"authentication-kubeconfig":        kubeconfig,
+		"authorization-kubeconfig":         kubeconfig,
+		"bind-address":                     "127.0.0.1",
+		"secure-port":                      fmt.Sprint(ControllerManagerPort),
+		"cert-dir":                         filepath.Join(c.DataDir, "tls", "kube-controller-manager"),
+		"profiling":                        "false",
+		"use-service-account-credentials":  "true",
+		"service-account-private-key-file": l.ServiceAccountKey(),
+		"root-ca-file":                     l.CertFile(pki.ServerCA),
+		"cluster-cidr":                     c.ClusterCIDR,
+		"service-cluster-ip-range":         c.ServiceCIDR,
+		"allocate-node-cidrs":              "true",
+		"configure-cloud-routes":           "false",
+		"controllers":                      "*,tokencleaner",
+		// Each signer with the CA its certificates must chain to.
+		"cluster-signing-kube-apiserver-client-cert-file": l.CertFile(pki.ClientCA),
+		"cluster-signing-kube-apiserver-client-key-file":  l.KeyFile(pki.ClientCA),
+		"cluster-signing-kubelet-client-cert-file":        l.CertFile(pki.ClientCA),
+		"cluster-signing-kubelet-client-key-file":         l.KeyFile(pki.ClientCA),
+		"cluster-signing-kubelet-serving-cert-file":       l.CertFile(pki.ServerCA),
+		"cluster-signing-kubelet-serving-key-file":        l.KeyFile(pki.ServerCA),
+		"cluster-signing-legacy-unknown-cert-file":        l.CertFile(pki.ServerCA),
+		"cluster-signing-legacy-unknown-key-file":         l.KeyFile(pki.ServerCA),
+	}
+	return withExtra("extra-controller-manager-arg", flags, c.ExtraControllerManagerArgs)
+}
+
+// SchedulerArgs returns kube-scheduler's command line.
+func (c *Config) SchedulerArgs() ([]string, error) {
+	kubeconfig := c.PKI.Kubeconfig(pki.KubeScheduler)
+	flags := map[string]string{
+		"kubeconfig":                kubeconfig,
+		"authentication-kubeconfig": kubeconfig,
+		"authorization-kubeconfig":  kubeconfig,
+		"bind-address":              "127.0.0.1",
+		"secure-port":               fmt.Sprint(SchedulerPort),
+		"cert-dir":                  filepath.Join(c.DataDir, "tls", "kube-scheduler"),
+		"profiling":                 "false",
+	}
+	return withExtra("extra-scheduler-arg", flags, c.ExtraSchedulerArgs)
+}
+
+// withExtra applies "flag=value" overrides to the defaults and renders --flag=value
+// arguments in a stable order. A flag given with a leading "-" is removed instead
+// ("-profiling" drops --profiling), for defaults a user must be able to take away.
+func withExtra(option string, flags map[string]string, extra []string) ([]string, error) {
+	for _, e := range extra {
+		if name, ok := strings.CutPrefix(e, "-"); ok && !strings.Contains(name, "=") && !strings.HasPrefix(name, "-") {
+			delete(flags, name)
+			continue
+		}
+		name, value, ok := strings.Cut(strings.TrimLeft(e, "-"), "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%s %q: expected flag=value (or -flag to drop a default)", option, e)
+		}
+		flags[name] = value
+	}
+	names := make([]string, 0, len(flags))
+	for n := range flags {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	args := make([]string, 0, len(names))
+	for _, n := range names {
+		args = append(args, "--"+n+"="+flags[n])
+	}
+	return args, nil
+}

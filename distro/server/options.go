@@ -1,0 +1,186 @@
+// Package server is `distro server`: the control plane in one process (kine, kube-apiserver,
+// kube-controller-manager, kube-scheduler) with its PKI, tokens and encryption at rest.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/distro-io/distro/distro/pki"
+	"github.com/distro-io/distro/distro/server/datastore"
+	"github.com/distro-io/distro/distro/version"
+)
+
+// Options are the server's flags; config-file keys and DISTRO_* variables use the same names.
+type Options struct {
+	DataDir           string
+	AdminKubeconfig   string
+	DatastoreEndpoint string
+	DatastoreCAFile   string
+	DatastoreCertFile string
+	DatastoreKeyFile  string
+	TLSSANs           []string
+	AdvertiseAddress  string
+	NodeIPs           []string
+	BindAddress       string
+	HTTPSPort         int
+	ClusterCIDR       string
+	ServiceCIDR       string
+	ClusterDomain     string
+	NodePortRange     string
+	Token             string
+	DisableAgent      bool
+
+	ExtraAPIServerArgs         []string
+	ExtraControllerManagerArgs []string
+	ExtraSchedulerArgs         []string
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		DataDir:         version.DataDir,
+		AdminKubeconfig: pki.DefaultAdminKubeconfig,
+		BindAddress:     "0.0.0.0",
+		HTTPSPort:       6443,
+		ClusterCIDR:     "10.42.0.0/16",
+		ServiceCIDR:     "10.43.0.0/16",
+		ClusterDomain:   "cluster.local",
+		NodePortRange:   "30000-32767",
+	}
+}
+
+// AddFlags registers every option on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&o.DataDir, "data-dir", "d", o.DataDir, "directory for state, certificates and the embedded datastore")
+	fs.StringVar(&o.AdminKubeconfig, "write-kubeconfig", o.AdminKubeconfig, "where to write the cluster admin's kubeconfig (mode 0600)")
+	fs.StringVar(&o.DatastoreEndpoint, "datastore-endpoint", o.DatastoreEndpoint, "sqlite://PATH (default: <data-dir>/server/db/state.db), postgres://…, mysql://…, or https:// etcd endpoints, comma separated")
+	fs.StringVar(&o.DatastoreCAFile, "datastore-cafile", "", "CA bundle that verifies the datastore")
+	fs.StringVar(&o.DatastoreCertFile, "datastore-certfile", "", "client certificate for the datastore")
+	fs.StringVar(&o.DatastoreKeyFile, "datastore-keyfile", "", "client key for the datastore")
+	fs.StringSliceVar(&o.TLSSANs, "tls-san", nil, "extra host names or IPs in the apiserver's serving certificate")
+	fs.StringVar(&o.AdvertiseAddress, "advertise-address", "", "IP the apiserver advertises to the cluster (default: the first node IP)")
+	fs.StringSliceVar(&o.NodeIPs, "node-ip", nil, "IPs of this node (default: the address of the default route's interface)")
+	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address the apiserver listens on")
+	fs.IntVar(&o.HTTPSPort, "https-listen-port", o.HTTPSPort, "port the apiserver listens on")
+	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "pod network")
+	fs.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "service network")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "cluster DNS domain")
+	fs.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "port range of NodePort services")
+	fs.StringVarP(&o.Token, "token", "t", "", "secret of the server token (generated on first start when empty)")
+	fs.BoolVar(&o.DisableAgent, "disable-agent", false, "run the control plane only, without a node")
+	fs.StringArrayVar(&o.ExtraAPIServerArgs, "extra-apiserver-arg", nil, "extra kube-apiserver flag, flag=value; overrides distro's default")
+	fs.StringArrayVar(&o.ExtraControllerManagerArgs, "extra-controller-manager-arg", nil, "extra kube-controller-manager flag, flag=value")
+	fs.StringArrayVar(&o.ExtraSchedulerArgs, "extra-scheduler-arg", nil, "extra kube-scheduler flag, flag=value")
+}
+
+// Validate returns every problem with the options at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if !filepath.IsAbs(o.DataDir) {
+		errs = append(errs, fmt.Errorf("data-dir %q: must be an absolute path", o.DataDir))
+	}
+	for name, cidr := range map[string]string{"cluster-cidr": o.ClusterCIDR, "service-cidr": o.ServiceCIDR} {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: not a CIDR like 10.42.0.0/16", name, cidr))
+		}
+	}
+	if o.HTTPSPort < 1 || o.HTTPSPort > 65535 {
+		errs = append(errs, fmt.Errorf("https-listen-port %d: not a port", o.HTTPSPort))
+	}
+	if net.ParseIP(o.BindAddress) == nil {
+		errs = append(errs, fmt.Errorf("bind-address %q: not an IP address", o.BindAddress))
+	}
+	if o.AdvertiseAddress != "" && net.ParseIP(o.AdvertiseAddress) == nil {
+		errs = append(errs, fmt.Errorf("advertise-address %q: not an IP address", o.AdvertiseAddress))
+	}
+	for _, ip := range o.NodeIPs {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("node-ip %q: not an IP address", ip))
+		}
+	}
+	if lo, hi, ok := strings.Cut(o.NodePortRange, "-"); !ok || lo == "" || hi == "" {
+		errs = append(errs, fmt.Errorf("service-node-port-range %q: expected LOW-HIGH", o.NodePortRange))
+	}
+	if strings.ContainsAny(o.Token, " \t\n:") {
+		errs = append(errs, errors.New("token: a secret must not contain spaces or colons"))
+	}
+	if !o.DisableAgent {
+		errs = append(errs, errors.New("disable-agent: this build of distro server runs the control plane only; pass --disable-agent and join nodes with distro agent"))
+	}
+	return errors.Join(errs...)
+}
+
+// Config is the complete server configuration; only Complete makes one.
+type Config struct {
+	opts      Options
+	serverDir string
+	nodeIPs   []net.IP
+	advertise net.IP
+	datastore *datastore.Config
+}
+
+// Complete derives the configuration. Call Validate first.
+func (o *Options) Complete() (*Config, error) {
+	c := &Config{opts: *o, serverDir: filepath.Join(o.DataDir, "server")}
+	for _, s := range o.NodeIPs {
+		c.nodeIPs = append(c.nodeIPs, net.ParseIP(s))
+	}
+	if len(c.nodeIPs) == 0 {
+		ip, err := defaultRouteIP()
+		if err != nil {
+			return nil, fmt.Errorf("node-ip: none given and %w", err)
+		}
+		c.nodeIPs = []net.IP{ip}
+	}
+	c.advertise = c.nodeIPs[0]
+	if o.AdvertiseAddress != "" {
+		c.advertise = net.ParseIP(o.AdvertiseAddress)
+	}
+	ds, err := datastore.Options{
+		Endpoint: o.DatastoreEndpoint, CAFile: o.DatastoreCAFile, CertFile: o.DatastoreCertFile,
+		KeyFile: o.DatastoreKeyFile, DataDir: c.serverDir,
+	}.Complete()
+	if err != nil {
+		return nil, err
+	}
+	c.datastore = ds
+	return c, nil
+}
+
+// defaultRouteIP is the first IPv4 address of the interface that holds the default
+// route (/proc/net/route), or of the first interface that is up when there is none.
+func defaultRouteIP() (net.IP, error) {
+	name := ""
+	if data, err := os.ReadFile("/proc/net/route"); err == nil {
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 2 && f[1] == "00000000" {
+				name = f[0]
+				break
+			}
+		}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 || (name != "" && iface.Name != name) {
+			continue
+		}
+		addrs, _ := iface.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP, nil
+			}
+		}
+	}
+	return nil, errors.New("no interface with an IPv4 address is up")
+}
