@@ -51,7 +51,8 @@ func (Payload) Build(ctx context.Context) error {
 }
 
 // Assemble writes dist/distro: the launcher with build/distro (built by build), runc and the
-// CNI plugins appended as a compressed archive.
+// CNI plugins appended as a compressed archive. DISTRO_PAYLOAD_COMPRESSION=release compresses
+// with the zstd command (Debian package zstd): smaller, much slower.
 func (Payload) Assemble(ctx context.Context) error {
 	if _, err := os.Stat(realBinaryPath); err != nil {
 		return fmt.Errorf("%w: build the real binary first", err)
@@ -67,7 +68,11 @@ func (Payload) Assemble(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(distPath), 0o755); err != nil {
 		return err
 	}
-	if err := payload.Assemble(launcherPath, files, distPath); err != nil {
+	compression := payload.DefaultCompression
+	if os.Getenv("DISTRO_PAYLOAD_COMPRESSION") == "release" {
+		compression = payload.ReleaseCompression
+	}
+	if err := payload.AssembleWith(launcherPath, files, distPath, compression); err != nil {
 		return err
 	}
 	st, err := os.Stat(distPath)

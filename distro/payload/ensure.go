@@ -64,8 +64,10 @@ func Ensure(dataDir string) (binDir string, err error) {
 // Ensure unpacks the payload to <dataDir>/data/<ID>/bin unless it is already there, and points
 // <dataDir>/data/current at it.
 //
-// The fast path only stats files: every manifest file present with the right size and mode.
-// Content is checked against the manifest's sha256 while unpacking, and later by Verify.
+// The fast path only stats files: every manifest file present with the right size, mode and
+// the fixed modification time unpacking gave it (a later write changes it). Content is
+// checked against the manifest's sha256 while unpacking, and later by Verify. Dirs of other
+// payloads are left alone.
 // Unpacking runs under an exclusive lock on <dataDir>/data/.lock into a temp dir beside the
 // target, which is renamed into place only after every file was verified and synced.
 func (p *Payload) Ensure(dataDir string) (Result, error) {
@@ -99,7 +101,7 @@ func (p *Payload) Ensure(dataDir string) (Result, error) {
 }
 
 // quickCheck reports the first file of the unpacked dir that is missing or has the wrong size,
-// type or mode.
+// type, mode or modification time.
 func (p *Payload) quickCheck(dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return errNotUnpacked

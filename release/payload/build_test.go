@@ -6,12 +6,16 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distro-io/distro/distro/payload"
 )
 
 // Pinned in upstream.lock; the test builds exactly these.
@@ -79,6 +83,35 @@ func TestBuildExecutables(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	if !strings.Contains(string(out), "CNI bridge plugin v1.10.0") {
 		t.Errorf("bridge does not report v1.10.0:\n%s", out)
+	}
+
+	// Packed, unpacked and run the way a node does it.
+	for _, c := range []Compression{DefaultCompression, ReleaseCompression} {
+		f, err := Pack(io.Discard, runs[0], c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("runc and CNI plugins compressed (%s): %.2f MiB", c, float64(f.ArchiveLen)/(1<<20))
+	}
+	files := maps.Clone(runs[0])
+	files["distro"] = runs[0]["runc"]
+	launcher := filepath.Join(t.TempDir(), "launcher")
+	if err := BuildLauncher(ctx, "", ".", launcher); err != nil {
+		t.Fatal(err)
+	}
+	dist := filepath.Join(t.TempDir(), "distro")
+	if err := Assemble(launcher, files, dist); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cmd = exec.Command(dist, "--version")
+	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+dataDir)
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "runc version 1.5.3") {
+		t.Errorf("runc as the real binary behind the launcher: %v\n%s", err, out)
+	}
+	if err := payload.VerifyCurrent(dataDir); err != nil {
+		t.Error(err)
 	}
 
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,6 +30,83 @@ type Compression struct {
 	// Window is the encoder's window in bytes (a power of two); the launcher needs that much
 	// memory to unpack.
 	Window int
+	// Command, when set, compresses with an external zstd command instead, which reads the tar
+	// on stdin and writes to stdout. Its output must be a zstd stream with a window of at most
+	// 512 MiB, the most the launcher accepts.
+	Command []string
+}
+
+// String names the settings, for logs.
+func (c Compression) String() string {
+	if len(c.Command) > 0 {
+		return strings.Join(c.Command, " ")
+	}
+	return fmt.Sprintf("zstd %s, %d MiB window", c.Level, c.Window>>20)
+}
+
+// writer returns the compressing writer; Close flushes it and, for a command, waits for it.
+func (c Compression) writer(ctx context.Context, w io.Writer) (io.WriteCloser, error) {
+	if len(c.Command) == 0 {
+		zw, err := zstd.NewWriter(w,
+			zstd.WithEncoderLevel(c.Level),
+			zstd.WithWindowSize(c.Window),
+			// One goroutine keeps the output independent of the machine's core count.
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(true))
+		if err != nil {
+			return nil, fmt.Errorf("compression settings: %w", err)
+		}
+		return zw, nil
+	}
+	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
+	cmd.Stdout = w
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("compressor: %w", err)
+	}
+	return &commandWriter{WriteCloser: in, cmd: cmd, stderr: &stderr}, nil
+}
+
+// ReleaseCompression compresses with Debian's zstd command at level 19 and a 128 MiB window:
+// about 12% smaller than DefaultCompression (a 121 MiB Go binary: 22.9 MiB against 26.2 MiB)
+// for many times the packing time. The output depends on zstd's version (Debian 12: 1.5.4)
+// but not on its thread count.
+var ReleaseCompression = Compression{Command: []string{"zstd", "-19", "--long=27", "-T0", "-q", "-c"}}
+
+type commandWriter struct {
+	io.WriteCloser
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+}
+
+// Write reports why the compressor went away rather than the broken pipe it left.
+func (c *commandWriter) Write(p []byte) (int, error) {
+	n, err := c.WriteCloser.Write(p)
+	if err != nil {
+		if werr := c.wait(); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+func (c *commandWriter) Close() error {
+	if err := c.WriteCloser.Close(); err != nil {
+		return err
+	}
+	return c.wait()
+}
+
+func (c *commandWriter) wait() error {
+	if err := c.cmd.Wait(); err != nil {
+		return fmt.Errorf("compressor %s: %w: %s", strings.Join(c.cmd.Args, " "), err, strings.TrimSpace(c.stderr.String()))
+	}
+	return nil
 }
 
 // DefaultCompression is what releases use. Measured on a 121 MiB stripped Go binary: the best
@@ -124,14 +203,11 @@ func Pack(w io.Writer, files map[string]string, c Compression) (payload.Footer, 
 	footer.FormatVersion = payload.FormatVersion
 
 	cw := &countingHash{w: w, h: sha256.New()}
-	zw, err := zstd.NewWriter(cw,
-		zstd.WithEncoderLevel(c.Level),
-		zstd.WithWindowSize(c.Window),
-		// One goroutine keeps the output independent of the machine's core count.
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(true))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops an external compressor when packing fails half way
+	zw, err := c.writer(ctx, cw)
 	if err != nil {
-		return footer, fmt.Errorf("compression settings: %w", err)
+		return footer, err
 	}
 	tw := tar.NewWriter(zw)
 	if err := writeEntry(tw, payload.ManifestName, 0o644, int64(len(mb)), bytes.NewReader(mb), ""); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,49 @@ func TestAssembleRefusesBadInput(t *testing.T) {
 				t.Errorf("left behind: %v", entries)
 			}
 		})
+	}
+}
+
+func TestPackWithZstdCommand(t *testing.T) {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Skip("Debian package zstd is not installed")
+	}
+	files := writeFiles(t, map[string]string{"distro": strings.Repeat("real binary ", 10000), "runc": "runc"})
+	var a, b bytes.Buffer
+	fa, err := Pack(&a, files, ReleaseCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Pack(&b, files, ReleaseCompression); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two packs through zstd differ")
+	}
+	launcher := filepath.Join(t.TempDir(), "launcher")
+	in, _ := os.ReadFile("/bin/true")
+	os.WriteFile(launcher, in, 0o755)
+	out := filepath.Join(t.TempDir(), "distro")
+	if err := AssembleWith(launcher, files, out, ReleaseCompression); err != nil {
+		t.Fatal(err)
+	}
+	p, err := payload.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Footer.ArchiveLen != fa.ArchiveLen {
+		t.Errorf("archive length %d, Pack said %d", p.Footer.ArchiveLen, fa.ArchiveLen)
+	}
+	r, err := p.Ensure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := payload.Verify(r.BinDir); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Pack(io.Discard, files, Compression{Command: []string{"zstd", "--no-such-flag"}})
+	if err == nil || !strings.Contains(err.Error(), "compressor zstd --no-such-flag") {
+		t.Errorf("failing compressor: %v", err)
 	}
 }
