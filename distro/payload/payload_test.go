@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distro-io/distro/distro/payload"
+	"github.com/distro-io/distro/distro/version"
 	release "github.com/distro-io/distro/release/payload"
 )
 
@@ -41,7 +42,7 @@ func assemble(t *testing.T, sizes map[string]int) (string, map[string][]byte) {
 	return out, content
 }
 
-var defaultSizes = map[string]int{"distro": 300 << 10, "runc": 100 << 10, "bridge": 50 << 10, "loopback": 1}
+var defaultSizes = map[string]int{version.Program: 300 << 10, "runc": 100 << 10, "bridge": 50 << 10, "loopback": 1}
 
 func open(t *testing.T, path string) *payload.Payload {
 	t.Helper()
@@ -111,7 +112,7 @@ func TestEnsureRepairsDamage(t *testing.T) {
 		{"rewritten same size", func(bin string) error {
 			return os.WriteFile(filepath.Join(bin, "bridge"), make([]byte, len(content["bridge"])), 0o755)
 		}, "modified since"},
-		{"mode changed", func(bin string) error { return os.Chmod(filepath.Join(bin, "distro"), 0o700) }, "mode"},
+		{"mode changed", func(bin string) error { return os.Chmod(filepath.Join(bin, version.Program), 0o700) }, "mode"},
 		{"symlink instead", func(bin string) error {
 			os.Remove(filepath.Join(bin, "loopback"))
 			return os.Symlink("/bin/true", filepath.Join(bin, "loopback"))

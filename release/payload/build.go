@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/distro-io/distro/distro/version"
 )
 
 // Source is one upstream module as upstream.lock pins it.
@@ -65,7 +67,7 @@ func BuildExecutables(ctx context.Context, opts BuildOptions) (map[string]string
 		if err != nil {
 			return nil, fmt.Errorf("payload build cache: %w", err)
 		}
-		opts.CacheDir = filepath.Join(home, ".cache", "distro", "payload")
+		opts.CacheDir = filepath.Join(home, ".cache", version.Program, "payload")
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func buildModule(ctx context.Context, opts BuildOptions, b moduleBuild, src Sour
 // build compiles every executable of b in a writable copy of the module, so that the module's
 // own go.mod and replaces apply, and moves the results to cached in one rename.
 func build(ctx context.Context, opts BuildOptions, b moduleBuild, src Source, cached string) error {
-	tmp, err := os.MkdirTemp("", "distro-payload-")
+	tmp, err := os.MkdirTemp("", version.Program+"-payload-")
 	if err != nil {
 		return err
 	}
@@ -239,7 +241,7 @@ func cacheKey(ctx context.Context, goCmd string, b moduleBuild, src Source) (str
 
 // download fetches a module through the go command and checks its hash.
 func download(ctx context.Context, goCmd string, src Source) (string, error) {
-	tmp, err := os.MkdirTemp("", "distro-payload-dl-")
+	tmp, err := os.MkdirTemp("", version.Program+"-payload-dl-")
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distro-io/distro/distro/payload"
+	"github.com/distro-io/distro/distro/version"
 )
 
 // Pinned in upstream.lock; the test builds exactly these.
@@ -94,7 +95,7 @@ func TestBuildExecutables(t *testing.T) {
 		t.Logf("runc and CNI plugins compressed (%s): %.2f MiB", c, float64(f.ArchiveLen)/(1<<20))
 	}
 	files := maps.Clone(runs[0])
-	files["distro"] = runs[0]["runc"]
+	files[version.Program] = runs[0]["runc"]
 	launcher := filepath.Join(t.TempDir(), "launcher")
 	if err := BuildLauncher(ctx, "", ".", launcher); err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func TestBuildExecutables(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	cmd = exec.Command(dist, "--version")
-	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+dataDir)
+	cmd.Env = append(os.Environ(), strings.ToUpper(version.Program)+"_DATA_DIR="+dataDir)
 	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "runc version 1.5.3") {
 		t.Errorf("runc as the real binary behind the launcher: %v\n%s", err, out)

@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/distro-io/distro/distro/payload"
+	"github.com/distro-io/distro/distro/version"
 )
 
 // TestCompressionSettings packs a real binary (DISTRO_PAYLOAD_SAMPLE, e.g. build/distro) with
@@ -39,7 +40,7 @@ func TestCompressionSettings(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "distro")
 			start := time.Now()
-			if err := AssembleWith(launcher, map[string]string{"distro": sample}, out, c); err != nil {
+			if err := AssembleWith(launcher, map[string]string{version.Program: sample}, out, c); err != nil {
 				t.Fatal(err)
 			}
 			packTime := time.Since(start)

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/distro-io/distro/distro/payload"
+	"github.com/distro-io/distro/distro/version"
 )
 
 func writeFiles(t *testing.T, content map[string]string) map[string]string {
@@ -31,7 +32,7 @@ func writeFiles(t *testing.T, content map[string]string) map[string]string {
 }
 
 func TestPackIsDeterministic(t *testing.T) {
-	files := writeFiles(t, map[string]string{"distro": strings.Repeat("real binary ", 1000), "runc": "runc", "bridge": "bridge"})
+	files := writeFiles(t, map[string]string{version.Program: strings.Repeat("real binary ", 1000), "runc": "runc", "bridge": "bridge"})
 	var a, b bytes.Buffer
 	fa, err := Pack(&a, files, DefaultCompression)
 	if err != nil {
@@ -74,7 +75,7 @@ func TestPackIsDeterministic(t *testing.T) {
 			t.Errorf("%s: mode %o", h.Name, h.Mode)
 		}
 	}
-	if got := strings.Join(names, " "); got != "manifest.json bin/bridge bin/runc bin/distro" {
+	if got := strings.Join(names, " "); got != "manifest.json bin/bridge bin/runc bin/"+version.Program {
 		t.Errorf("archive entries: %s", got)
 	}
 }
@@ -83,7 +84,7 @@ func TestAssembleRefusesBadInput(t *testing.T) {
 	launcher := filepath.Join(t.TempDir(), "launcher")
 	in, _ := os.ReadFile("/bin/true")
 	os.WriteFile(launcher, in, 0o755)
-	good := writeFiles(t, map[string]string{"distro": "x", "runc": "y"})
+	good := writeFiles(t, map[string]string{version.Program: "x", "runc": "y"})
 	out := filepath.Join(t.TempDir(), "distro")
 	if err := Assemble(launcher, good, out); err != nil {
 		t.Fatal(err)
@@ -95,11 +96,11 @@ func TestAssembleRefusesBadInput(t *testing.T) {
 		files    map[string]string
 		want     string
 	}{
-		{"no real binary", launcher, map[string]string{"runc": good["runc"]}, `no "distro"`},
-		{"path as name", launcher, map[string]string{"distro": good["distro"], "../runc": good["runc"]}, "invalid file name"},
-		{"hidden name", launcher, map[string]string{"distro": good["distro"], ".runc": good["runc"]}, "invalid file name"},
-		{"missing file", launcher, map[string]string{"distro": good["distro"], "runc": "/nonexistent"}, "no such file"},
-		{"dir as file", launcher, map[string]string{"distro": good["distro"], "runc": t.TempDir()}, "not a regular file"},
+		{"no real binary", launcher, map[string]string{"runc": good["runc"]}, `no "` + version.Program + `"`},
+		{"path as name", launcher, map[string]string{version.Program: good[version.Program], "../runc": good["runc"]}, "invalid file name"},
+		{"hidden name", launcher, map[string]string{version.Program: good[version.Program], ".runc": good["runc"]}, "invalid file name"},
+		{"missing file", launcher, map[string]string{version.Program: good[version.Program], "runc": "/nonexistent"}, "no such file"},
+		{"dir as file", launcher, map[string]string{version.Program: good[version.Program], "runc": t.TempDir()}, "not a regular file"},
 		{"launcher with payload", out, good, "not a launcher without payload"},
 		{"no launcher", "/nonexistent", good, "no such file"},
 	} {
@@ -120,7 +121,7 @@ func TestPackWithZstdCommand(t *testing.T) {
 	if _, err := exec.LookPath("zstd"); err != nil {
 		t.Skip("Debian package zstd is not installed")
 	}
-	files := writeFiles(t, map[string]string{"distro": strings.Repeat("real binary ", 10000), "runc": "runc"})
+	files := writeFiles(t, map[string]string{version.Program: strings.Repeat("real binary ", 10000), "runc": "runc"})
 	var a, b bytes.Buffer
 	fa, err := Pack(&a, files, ReleaseCompression)
 	if err != nil {
