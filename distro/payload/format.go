@@ -10,6 +10,16 @@
 // every file by hash, the ID names the content exactly, and an unpacked dir can be verified
 // from the disk alone (Verify) by the real binary, which has no payload of its own.
 //
+// On disk:
+//
+//	<data-dir>/data/.lock               flock held while unpacking
+//	<data-dir>/data/current -> <ID>     the payload last ensured, replaced atomically
+//	<data-dir>/data/<ID>/manifest.json  the manifest, whose sha256 is <ID>
+//	<data-dir>/data/<ID>/bin/           distro, runc, the CNI plugins
+//
+// Dirs of older payloads are never removed here: a node still running an older version
+// executes from its dir.
+//
 // This package is imported by the launcher: it must stay small (standard library, zstd).
 package payload
 

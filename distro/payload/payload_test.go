@@ -309,3 +309,18 @@ func copyFile(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// A temp dir left by an unpack that was killed is removed by the next one.
+func TestUnpackRemovesLeftovers(t *testing.T) {
+	exe, _ := assemble(t, defaultSizes)
+	dataDir := t.TempDir()
+	stale := filepath.Join(dataDir, "data", ".unpack-0123456789ab-42")
+	if err := os.MkdirAll(filepath.Join(stale, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "bin", "runc"), []byte("half"), 0o600)
+	ensure(t, open(t, exe), dataDir)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale unpack dir still there: %v", err)
+	}
+}

@@ -73,8 +73,9 @@ func (c Compression) writer(ctx context.Context, w io.Writer) (io.WriteCloser, e
 }
 
 // ReleaseCompression compresses with Debian's zstd command at level 19 and a 128 MiB window:
-// about 12% smaller than DefaultCompression (a 121 MiB Go binary: 22.9 MiB against 26.2 MiB)
-// for many times the packing time. The output depends on zstd's version (Debian 12: 1.5.4)
+// about 13% smaller than DefaultCompression for many times the packing time. With a 171 MiB
+// distro binary, runc and the CNI plugins the whole download is 45.2 MiB against 52.1 MiB,
+// packed in 4m40s against 21s (one core), unpacked on first start in about 1.5 s. The output depends on zstd's version (Debian 12: 1.5.4)
 // but not on its thread count.
 var ReleaseCompression = Compression{Command: []string{"zstd", "-19", "--long=27", "-T0", "-q", "-c"}}
 
