@@ -44,8 +44,7 @@ func freePort(t *testing.T) int {
 func (s *server) start(extra ...string) {
 	s.t.Helper()
 	args := append([]string{"server", "--disable-agent", "--data-dir", s.dataDir,
-		"--write-kubeconfig", s.kubeconfig, "--https-listen-port", fmt.Sprint(s.port),
-		"--node-ip", "127.0.0.1"}, extra...)
+		"--write-kubeconfig", s.kubeconfig, "--https-listen-port", fmt.Sprint(s.port)}, extra...)
 	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Env = s.env
 	s.log = &bytes.Buffer{}

@@ -143,6 +143,11 @@ func (o *Options) Complete() (*Config, error) {
 	if o.AdvertiseAddress != "" {
 		c.advertise = net.ParseIP(o.AdvertiseAddress)
 	}
+	if c.advertise.IsLoopback() {
+		// Pods reach the apiserver through the kubernetes Service's endpoint: a loopback
+		// address would point each pod at itself, and the apiserver refuses it.
+		return nil, fmt.Errorf("advertise-address %s: a loopback address cannot be advertised to the cluster; set --advertise-address or --node-ip to an address of this host", c.advertise)
+	}
 	ds, err := datastore.Options{
 		Endpoint: o.DatastoreEndpoint, CAFile: o.DatastoreCAFile, CertFile: o.DatastoreCertFile,
 		KeyFile: o.DatastoreKeyFile, DataDir: c.serverDir,
