@@ -1,0 +1,123 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/distro-io/distro/release/bench/buildbench"
+	"github.com/distro-io/distro/release/bench/serverbench"
+	"github.com/distro-io/distro/release/build"
+	"github.com/distro-io/distro/release/patchset"
+	"github.com/distro-io/distro/release/upstream"
+)
+
+// Bench measures the build and the server and prints the numbers with the machine.
+type Bench mg.Namespace
+
+// Build prints the warm rebuild time after one patch changes (a temporary extra patch
+// appending a comment to a file the last k8s.io/kubernetes patch touches, in a scratch
+// build dir), the sizes of build/distro, the payload and dist/distro, the package count, and
+// whether two links give the same sha256. BENCH_COLD=1 adds a build with an empty GOCACHE
+// (about 25 CPU-minutes).
+func (Bench) Build(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	lock, err := upstream.Load(upstreamLock)
+	if err != nil {
+		return err
+	}
+	stamp, err := build.StampFor(ctx, ".", lock)
+	if err != nil {
+		return err
+	}
+	scratch, err := os.MkdirTemp("", "bench-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	opts := build.Options{ModuleDir: ".", GoWork: "build/go.work", Output: scratch + "/distro", Stamp: stamp}
+	modules, err := patchedSources(ctx, lock)
+	if err != nil {
+		return err
+	}
+	return buildbench.Run(ctx, buildbench.RunOptions{
+		Build: opts, Modules: modules, PatchesDir: patchesDir, Module: "k8s.io/kubernetes",
+		GoWorkSum: "build/go.work.sum", Scratch: scratch, Cold: os.Getenv("BENCH_COLD") == "1",
+		Binary: realBinaryPath, Download: distPath,
+	}, os.Stdout)
+}
+
+// Server starts dist/distro server --disable-agent BENCH_RUNS times (default 3) from a fresh
+// data dir and prints start → /readyz, PSS/RSS/anonymous memory of its processes after
+// BENCH_IDLE (default 60s), the SIGTERM → exit time and restart → /readyz; then creates
+// BENCH_OBJECTS ConfigMaps (default 500) from BENCH_CLIENTS clients (default 8), against
+// etcd too when ETCD_BINARY names an etcd executable, alternating the two.
+func (Bench) Server(ctx context.Context) error {
+	mg.CtxDeps(ctx, Build)
+	runs, err := envInt("BENCH_RUNS", 3)
+	if err != nil {
+		return err
+	}
+	objects, err := envInt("BENCH_OBJECTS", 500)
+	if err != nil {
+		return err
+	}
+	clients, err := envInt("BENCH_CLIENTS", 8)
+	if err != nil {
+		return err
+	}
+	idle := 60 * time.Second
+	if v := os.Getenv("BENCH_IDLE"); v != "" {
+		if idle, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("BENCH_IDLE %q: want a duration such as 60s", v)
+		}
+	}
+	scratch, err := os.MkdirTemp("", "bench-server-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	return serverbench.Run(ctx, serverbench.Options{
+		Binary: distPath, Runs: runs, Idle: idle, Objects: objects, Clients: clients,
+		EtcdBinary: os.Getenv("ETCD_BINARY"), Scratch: scratch, Log: os.Stderr,
+	}, os.Stdout)
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s %q: want a positive number", name, v)
+	}
+	return n, nil
+}
+
+// patchedSources lists every locked module, with the pristine source dir of those that
+// have patches, as patches:apply does.
+func patchedSources(ctx context.Context, lock *upstream.Lock) ([]patchset.Source, error) {
+	patched, err := patchset.PatchedModules(patchesDir)
+	if err != nil {
+		return nil, err
+	}
+	var sources []patchset.Source
+	for _, m := range lock.Modules {
+		src := patchset.Source{Path: m.Path, Version: m.Version, Sum: m.Sum}
+		if slices.Contains(patched, m.Path) {
+			if src, err = resolveSource(ctx, lock, m.Path); err != nil {
+				return nil, err
+			}
+		}
+		sources = append(sources, src)
+	}
+	return sources, nil
+}
