@@ -90,8 +90,12 @@ func payloadExecutables(ctx context.Context) (map[string]string, error) {
 		return nil, err
 	}
 	var sources []payload.Source
-	for _, m := range lock.ByRole(upstream.RolePayload) {
-		sources = append(sources, payload.Source{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	// Payload modules, and linked modules that also ship a separate program (containerd's shim).
+	built := payload.Executables()
+	for _, m := range lock.Modules {
+		if _, ok := built[m.Path]; ok {
+			sources = append(sources, payload.Source{Path: m.Path, Version: m.Version, Sum: m.Sum})
+		}
 	}
 	return payload.BuildExecutables(ctx, payload.BuildOptions{Sources: sources, OutDir: payloadBinDir, Log: os.Stdout})
 }

@@ -91,12 +91,15 @@ func TestUnknownCommandIsRefused(t *testing.T) {
 	}
 }
 
-func TestPayloadUnpacksRuncAndCNIPlugins(t *testing.T) {
+func TestPayloadUnpacksRuncShimAndCNIPlugins(t *testing.T) {
 	bin, env, dataDir := binaryWithDataDir(t)
 	run(t, bin, env, "--version") // the first run unpacks the payload
 	binDir := filepath.Join(dataDir, "data", "current", "bin")
 	if out := run(t, filepath.Join(binDir, "runc"), env, "--version"); !strings.Contains(out, "1.5.3") || !strings.Contains(out, "seccomp") {
 		t.Errorf("runc --version printed %q, want 1.5.3 with seccomp", out)
+	}
+	if out := run(t, filepath.Join(binDir, "containerd-shim-runc-v2"), env, "-v"); !strings.Contains(out, "2.4.2") {
+		t.Errorf("containerd-shim-runc-v2 -v printed %q, want 2.4.2", out)
 	}
 	for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap"} {
 		if st, err := os.Stat(filepath.Join(binDir, plugin)); err != nil || st.Mode()&0o111 == 0 {

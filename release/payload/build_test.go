@@ -21,6 +21,7 @@ import (
 
 // Pinned in upstream.lock; the test builds exactly these.
 var lockedSources = []Source{
+	{Path: ContainerdModule, Version: "v2.4.2", Sum: "h1:p6Qg+xbEz8lvwdhHDx0U469xENvp4LgGBx+E7djXkGw="},
 	{Path: RuncModule, Version: "v1.5.3", Sum: "h1:y3GUIW7J0Gxd+tCFfWR6L1YDnhHiNR1BGRx1J50+VnA="},
 	{Path: CNIModule, Version: "v1.10.0", Sum: "h1:4lwzpgsn5NdIneXrag/EEfKzhNSriJc1zTxZxfdfPLQ="},
 }

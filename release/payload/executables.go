@@ -2,8 +2,9 @@ package payload
 
 // Module paths of the upstream modules built here; upstream.lock pins them with role payload.
 const (
-	RuncModule = "github.com/opencontainers/runc"
-	CNIModule  = "github.com/containernetworking/plugins"
+	ContainerdModule = "github.com/containerd/containerd/v2"
+	RuncModule       = "github.com/opencontainers/runc"
+	CNIModule        = "github.com/containernetworking/plugins"
 )
 
 // Executable is one program built from an upstream module.
@@ -29,6 +30,17 @@ type moduleBuild struct {
 
 // builds is the one list of what goes into the payload besides the distro binary.
 var builds = []moduleBuild{
+	{
+		// containerd itself is linked into distro; its runc shim is a small program of its
+		// own because containerd starts one per pod, and each would otherwise map and
+		// initialise the whole Kubernetes binary.
+		Module:      ContainerdModule,
+		Executables: []Executable{{Name: "containerd-shim-runc-v2", Package: "./cmd/containerd-shim-runc-v2"}},
+		Tags:        []string{"urfave_cli_no_docs"},
+		VersionFlags: func(v string) []string {
+			return []string{"-X", "github.com/containerd/containerd/v2/version.Version=" + v}
+		},
+	},
 	{
 		Module:      RuncModule,
 		Executables: []Executable{{Name: "runc", Package: "."}},

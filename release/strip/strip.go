@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -101,6 +102,8 @@ func ListDeps(ctx context.Context, moduleDir, goWork string, tags []string, pkgs
 	cmd.Dir = moduleDir
 	if goWork == "" {
 		goWork = "off"
+	} else if abs, err := filepath.Abs(goWork); err == nil {
+		goWork = abs // the go command takes GOWORK only as an absolute path
 	}
 	cmd.Env = append(os.Environ(), "GOWORK="+goWork, "CGO_ENABLED=1", "GOOS=linux", "GOARCH=amd64")
 	var stderr bytes.Buffer
