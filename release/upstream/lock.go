@@ -32,9 +32,12 @@ const (
 	RoleLinked = "linked"
 	// RolePayload is built into a separate executable shipped inside the binary.
 	RolePayload = "payload"
+	// RoleTest is built only for the tests (an etcd to run the server against, for example)
+	// and never ships; go.mod need not require it.
+	RoleTest = "test"
 )
 
-var roles = []string{RoleKubernetes, RoleStaging, RoleLinked, RolePayload}
+var roles = []string{RoleKubernetes, RoleStaging, RoleLinked, RolePayload, RoleTest}
 
 // DefaultHeader is written above the lock's data when a Lock carries no header of its own.
 const DefaultHeader = `# upstream.lock: every upstream source distro is built from, pinned by Go module
@@ -46,6 +49,7 @@ const DefaultHeader = `# upstream.lock: every upstream source distro is built fr
 #       staging     a k8s.io/* staging module of that tree, same release
 #       linked      linked into the distro binary
 #       payload     built into a separate executable shipped inside the binary
+#       test        built only for the tests, never shipped
 `
 
 // Lock is the content of upstream.lock.

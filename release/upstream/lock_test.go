@@ -195,3 +195,26 @@ func TestWriteWithoutHeaderUsesDefault(t *testing.T) {
 		t.Error("Marshal accepted a header that is not a comment")
 	}
 }
+
+func TestTestRoleIsAcceptedAndNotRequiredByGoMod(t *testing.T) {
+	data := validLock + "  - path: go.etcd.io/etcd/server/v3\n    version: v3.7.3\n    sum: " + sumC + "\n    role: test\n"
+	lock, err := Parse("upstream.lock", []byte(data))
+	if err != nil {
+		t.Fatalf("a lock with a test module does not load: %v", err)
+	}
+	if m := lock.ByRole(RoleTest); len(m) != 1 || m[0].Path != "go.etcd.io/etcd/server/v3" {
+		t.Errorf("ByRole(test) = %+v", m)
+	}
+	goMod := filepath.Join(t.TempDir(), "go.mod")
+	os.WriteFile(goMod, []byte("module example.com/distro\n\ngo 1.22\n\nrequire (\n\tk8s.io/kubernetes v1.37.2\n\tgithub.com/k3s-io/kine v0.17.5\n)\n\nreplace k8s.io/api => k8s.io/api v0.37.2\n"), 0o644)
+	if err := CheckGoMod(lock, goMod); err != nil {
+		t.Errorf("go.mod without the test module was refused: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "upstream.lock")
+	if err := lock.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !strings.Contains(string(got), "    role: test\n") || !strings.Contains(DefaultHeader, "test ") {
+		t.Errorf("written lock or default header lacks the test role:\n%s", got)
+	}
+}
