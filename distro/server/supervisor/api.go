@@ -1,0 +1,69 @@
+// Package supervisor is the join API: the HTTPS endpoints through which agents learn the cluster
+// CA and obtain their kubelet certificates, served by `distro server` on a port of its own.
+//
+// Endpoints (prefix /v1-<program>, /v1-distro for this build):
+//
+//	GET  /cacerts                     the server CA bundle, no authentication; clients check it
+//	                                  against the hash their token pins (token.FetchCA)
+//	POST /v1-distro/node/register     Authorization: Bearer <token>; a RegisterRequest in,
+//	                                  a RegisterResponse out (signed kubelet certificates, the CA
+//	                                  bundles and the apiserver URL)
+//	GET  /v1-distro/connect           Authorization: Bearer <token>; reserved for the websocket
+//	                                  tunnel agents will keep open to the server (node issue).
+//	                                  Answers 501 until the tunnel exists.
+//
+// Why a port of its own (DefaultPort, 9345) rather than sharing the apiserver's :6443: sharing
+// means terminating TLS in front of the apiserver, which either loses the client certificates
+// the apiserver authenticates (kubelets, controllers) or needs the apiserver's handler in this
+// process through a patch, plus proxying of upgrades for exec, attach and watch. A second
+// listener costs one documented port and keeps the apiserver untouched. It serves the
+// apiserver's own certificate, so agents verify it with the same pinned CA bundle.
+package supervisor
+
+import (
+	"github.com/distro-io/distro/distro/token"
+	"github.com/distro-io/distro/distro/version"
+)
+
+// DefaultPort is the join API's port.
+const DefaultPort = 9345
+
+// Paths of the join API.
+var (
+	// Prefix versions the API and names the program, so another product's agent fails clearly.
+	Prefix       = "/v1-" + version.Program
+	RegisterPath = Prefix + "/node/register"
+	ConnectPath  = Prefix + "/connect"
+	CACertsPath  = token.CACertsPath
+)
+
+// RegisterRequest is what an agent sends to register its node. The server decides the identity
+// from NodeName; the subjects of the requests are ignored, their signatures prove the agent holds
+// the private keys.
+type RegisterRequest struct {
+	NodeName string `json:"nodeName"`
+	// KubeletClientCSR and KubeletServingCSR are PEM certificate requests.
+	KubeletClientCSR  string `json:"kubeletClientCSR"`
+	KubeletServingCSR string `json:"kubeletServingCSR"`
+	// Addresses are the node's IPs, put into the serving certificate.
+	Addresses []string `json:"addresses,omitempty"`
+	// DNSNames are extra names of the node for the serving certificate; NodeName is always in.
+	DNSNames []string `json:"dnsNames,omitempty"`
+}
+
+// RegisterResponse carries everything a kubelet needs to talk to the cluster, PEM encoded.
+type RegisterResponse struct {
+	// KubeletClientCert is signed by the client CA: CN system:node:<name>, O system:nodes.
+	KubeletClientCert string `json:"kubeletClientCert"`
+	// KubeletServingCert is signed by the server CA, which the apiserver trusts for kubelets.
+	KubeletServingCert string `json:"kubeletServingCert"`
+	// ServerCA verifies the apiserver (and is the bundle /cacerts serves).
+	ServerCA string `json:"serverCA"`
+	// ClientCA verifies clients of the kubelet, such as the apiserver.
+	ClientCA string `json:"clientCA"`
+	// APIServerURL is where the kubelet reaches the apiserver.
+	APIServerURL string `json:"apiServerURL"`
+}
+
+// maxRequest bounds a registration body: two CSRs and a few names.
+const maxRequest = 64 << 10
