@@ -41,7 +41,7 @@ func Ensure(path string, now time.Time) error {
 			Resources: []string{"secrets"},
 			Providers: []apiserverv1.ProviderConfiguration{
 				{Secretbox: &apiserverv1.SecretboxConfiguration{Keys: []apiserverv1.Key{{
-					Name:   "secretbox-" + now.UTC().Format("20060102T150405Z"),
+					Name:   keyName(now),
 					Secret: base64.StdEncoding.EncodeToString(key),
 				}}}},
 				// identity last: Secrets written before encryption was on stay readable.
