@@ -207,6 +207,8 @@ func TestContainerd(t *testing.T) {
 		t.Errorf("snapshotter %s on %s, want overlayfs", settings.Snapshotter, dataDir)
 	}
 
+	runSandbox(t, conn, c.Pid(), settings)
+
 	// A restart: the old containerd is detached and left running, as on a distro restart; the
 	// next component writes the same config, replaces it, and skips the unchanged archive.
 	cfg, _ := opts.Complete()
@@ -259,6 +261,104 @@ func TestContainerd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runSandbox runs a host-network pod sandbox from the imported pause image, as the kubelet's
+// first call for a pod does, and removes it: the image, the shim and runc found on PATH, and
+// the oom_score_adj decision all have to be right for it to start.
+func runSandbox(t *testing.T, conn *grpc.ClientConn, containerdPid int, settings agent.Settings) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cleanUpHostDirs(t)
+	cgroupParent := "/distro-containerd-test-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		// Every hierarchy got the parent cgroup; each is empty once the sandbox is removed.
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupParent))
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("removing cgroup %s: %v", d, err)
+			}
+		}
+	})
+	rs := runtimeapi.NewRuntimeServiceClient(conn)
+	resp, err := rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "probe", Namespace: "default", Uid: "containerd-test-probe"},
+		LogDirectory: t.TempDir(),
+		Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cgroupParent, SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("run pod sandbox: %v", err)
+	}
+	id := resp.PodSandboxId
+	defer func() {
+		if _, err := rs.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Errorf("stop pod sandbox: %v", err)
+		}
+		if _, err := rs.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Errorf("remove pod sandbox: %v", err)
+		}
+	}()
+	st, err := rs.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("sandbox state %s", st.Status.State)
+	}
+	var info struct {
+		Pid   int
+		Image string
+	}
+	if err := json.Unmarshal([]byte(st.Info["info"]), &info); err != nil || info.Pid == 0 {
+		t.Fatalf("sandbox info %s: %v", st.Info["info"], err)
+	}
+	if info.Image != images.Pause {
+		t.Errorf("sandbox image %s, want %s", info.Image, images.Pause)
+	}
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(info.Pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "\nUid:\t65535\t") {
+		t.Errorf("pause does not run as the image's user 65535:\n%s", status)
+	}
+	pauseAdj, containerdAdj := oomScoreAdj(t, info.Pid), oomScoreAdj(t, containerdPid)
+	t.Logf("oom_score_adj: pause %d, containerd %d", pauseAdj, containerdAdj)
+	if settings.RestrictOOMScoreAdj && pauseAdj < containerdAdj {
+		t.Errorf("restricted, yet pause's oom_score_adj %d is below containerd's %d", pauseAdj, containerdAdj)
+	}
+}
+
+// cleanUpHostDirs removes, after the test, the dirs containerd and runc create under /run
+// whatever their config says (shim sockets, runc state), unless they were there before.
+func cleanUpHostDirs(t *testing.T) {
+	const run = "/run/containerd"
+	if _, err := os.Stat(run); err == nil {
+		return
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{"s", "runc/" + agent.Namespace, "runc", ""} {
+			if err := os.Remove(filepath.Join(run, d)); err != nil && !os.IsNotExist(err) {
+				t.Errorf("containerd left %v", err)
+			}
+		}
+	})
+}
+
+func oomScoreAdj(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "oom_score_adj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // memory is the resident, proportional and anonymous memory of pid, from /proc.
