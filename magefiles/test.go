@@ -33,5 +33,6 @@ func goTestAll(ctx context.Context) error {
 		return err
 	}
 	env := map[string]string{"DISTRO_BINARY": bin, "GOWORK": work}
-	return sh.RunWithV(env, "go", "test", "-count=1", "./...")
+	// The end-to-end tests run real servers and datastores: far longer than go test's 10m default.
+	return sh.RunWithV(env, "go", "test", "-count=1", "-timeout=45m", "./...")
 }
