@@ -55,9 +55,11 @@ func exerciseDatastore(t *testing.T, flags []string, stored storedCount) {
 		t.Errorf("the server created its SQLite database although --datastore-endpoint names another engine")
 	}
 
+	s.waitStarted()
 	s.stop()
 	s.start(flags...)
 	readBack("after a restart")
+	s.waitStarted()
 	s.stop()
 }
 
