@@ -5,9 +5,12 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
+
+	"github.com/distro-io/distro/release/build"
 )
 
 // Test runs every check and test: upstream.lock against the module proxy, the patch
@@ -18,9 +21,10 @@ func Test(ctx context.Context) error {
 	return goTestAll(ctx)
 }
 
-// Unit runs go test ./... on plain upstream (no build, no binary tests).
+// Unit runs go test ./... on plain upstream (no build, no binary tests), with the build's
+// tags and -trimpath so it shares the build cache with binaryUnpatched.
 func Unit(ctx context.Context) error {
-	return sh.RunV("go", "test", "./...")
+	return sh.RunV("go", "test", "-trimpath", "-tags", strings.Join(build.Tags, ","), "./...")
 }
 
 func goTestAll(ctx context.Context) error {
@@ -33,6 +37,9 @@ func goTestAll(ctx context.Context) error {
 		return err
 	}
 	env := map[string]string{"DISTRO_BINARY": bin, "GOWORK": work}
-	// The end-to-end tests run real servers and datastores: far longer than go test's 10m default.
-	return sh.RunWithV(env, "go", "test", "-count=1", "-timeout=45m", "./...")
+	// The same -trimpath and tags as the build, so the packages the binary compiled are
+	// reused from the build cache instead of compiled a second time for the tests. The
+	// end-to-end tests run real servers and datastores: far longer than go test's 10m default.
+	return sh.RunWithV(env, "go", "test", "-count=1", "-timeout=45m", "-trimpath",
+		"-tags", strings.Join(build.Tags, ","), "./...")
 }
