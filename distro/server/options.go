@@ -14,6 +14,7 @@ import (
 
 	"github.com/distro-io/distro/distro/pki"
 	"github.com/distro-io/distro/distro/server/datastore"
+	"github.com/distro-io/distro/distro/server/supervisor"
 	"github.com/distro-io/distro/distro/version"
 )
 
@@ -30,6 +31,7 @@ type Options struct {
 	NodeIPs           []string
 	BindAddress       string
 	HTTPSPort         int
+	SupervisorPort    int
 	ClusterCIDR       string
 	ServiceCIDR       string
 	ClusterDomain     string
@@ -49,6 +51,7 @@ func NewOptions() *Options {
 		AdminKubeconfig: pki.DefaultAdminKubeconfig,
 		BindAddress:     "0.0.0.0",
 		HTTPSPort:       6443,
+		SupervisorPort:  supervisor.DefaultPort,
 		ClusterCIDR:     "10.42.0.0/16",
 		ServiceCIDR:     "10.43.0.0/16",
 		ClusterDomain:   "cluster.local",
@@ -69,6 +72,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.NodeIPs, "node-ip", nil, "IPs of this node (default: the address of the default route's interface)")
 	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address the apiserver listens on")
 	fs.IntVar(&o.HTTPSPort, "https-listen-port", o.HTTPSPort, "port the apiserver listens on")
+	fs.IntVar(&o.SupervisorPort, "supervisor-port", o.SupervisorPort, "port of the join API agents register through (/cacerts, node registration), on bind-address")
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "pod network")
 	fs.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "service network")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "cluster DNS domain")
@@ -93,6 +97,11 @@ func (o *Options) Validate() error {
 	}
 	if o.HTTPSPort < 1 || o.HTTPSPort > 65535 {
 		errs = append(errs, fmt.Errorf("https-listen-port %d: not a port", o.HTTPSPort))
+	}
+	if o.SupervisorPort < 1 || o.SupervisorPort > 65535 {
+		errs = append(errs, fmt.Errorf("supervisor-port %d: not a port", o.SupervisorPort))
+	} else if o.SupervisorPort == o.HTTPSPort {
+		errs = append(errs, fmt.Errorf("supervisor-port %d: the apiserver listens there (https-listen-port)", o.SupervisorPort))
 	}
 	if net.ParseIP(o.BindAddress) == nil {
 		errs = append(errs, fmt.Errorf("bind-address %q: not an IP address", o.BindAddress))

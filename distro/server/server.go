@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"net"
 	"strconv"
 	"time"
 
@@ -14,6 +14,8 @@ import (
 	"github.com/distro-io/distro/distro/server/controlplane"
 	"github.com/distro-io/distro/distro/server/datastore"
 	"github.com/distro-io/distro/distro/server/encryption"
+	"github.com/distro-io/distro/distro/server/manifests"
+	"github.com/distro-io/distro/distro/server/supervisor"
 	"github.com/distro-io/distro/distro/token"
 )
 
@@ -64,9 +66,7 @@ func (c *Config) Prepare() (*pki.PKI, error) {
 	return keys, nil
 }
 
-func (c *Config) encryptionConfig() string {
-	return filepath.Join(c.serverDir, "cred", "encryption-config.json")
-}
+func (c *Config) encryptionConfig() string { return encryption.File(c.opts.DataDir) }
 
 // Components returns the control plane's components in start order.
 func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
@@ -94,7 +94,41 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]component.Component{datastore.New(c.datastore)}, controlPlane...), nil
+	join, err := c.joinAPI(keys)
+	if err != nil {
+		return nil, err
+	}
+	deployer := manifests.New(manifests.Config{
+		Dir:        manifests.Dir(o.DataDir),
+		Kubeconfig: keys.Layout.Kubeconfig(pki.Supervisor),
+	})
+	out := append([]component.Component{datastore.New(c.datastore)}, controlPlane...)
+	return append(out, join, deployer), nil
+}
+
+// joinAPI is the supervisor: agents register with the node token, the server token or a join
+// token from `distro token create` (kept in <data-dir>/server/join-tokens.json).
+func (c *Config) joinAPI(keys *pki.PKI) (*supervisor.Server, error) {
+	o := c.opts
+	serverTok, err := token.Read(token.ServerTokenFile(o.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	nodeTok, err := token.Read(token.NodeTokenFile(o.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	return supervisor.New(supervisor.Config{
+		Address: net.JoinHostPort(o.BindAddress, strconv.Itoa(o.SupervisorPort)),
+		PKI:     keys,
+		Auth: &token.Authenticator{
+			CAHash:       token.HashCA(keys.CABundle()),
+			ServerSecret: serverTok.Secret,
+			NodeSecret:   nodeTok.Secret,
+			JoinTokens:   token.NewFileStore(token.JoinTokensFile(o.DataDir)),
+		},
+		APIServerURL: "https://" + net.JoinHostPort(c.advertise.String(), strconv.Itoa(o.HTTPSPort)),
+	}), nil
 }
 
 // Run starts the server and serves until ctx ends or a component fails, then stops every
