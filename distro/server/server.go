@@ -149,6 +149,11 @@ func Run(ctx context.Context, c *Config) error {
 	}
 	start := time.Now()
 	if err := m.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Asked to stop while starting: the manager has already stopped what had started.
+			klog.InfoS("stopped before the server was ready", "reason", context.Cause(ctx))
+			return nil
+		}
 		return err
 	}
 	klog.InfoS("distro server is ready", "took", time.Since(start).Round(time.Millisecond),

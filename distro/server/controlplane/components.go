@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,10 +40,23 @@ func (c *Config) Components(adminKubeconfig string) ([]component.Component, erro
 	return []component.Component{
 		hosted.New("kube-apiserver", apiserver.NewAPIServerCommand, apiArgs, apiserverReady(adminKubeconfig)),
 		hosted.New("kube-controller-manager", controllermanager.NewControllerManagerCommand, cmArgs,
-			healthz(ControllerManagerPort)),
+			healthz(securePort(cmArgs, ControllerManagerPort))),
 		hosted.New("kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }, schedArgs,
-			healthz(SchedulerPort)),
+			healthz(securePort(schedArgs, SchedulerPort))),
 	}, nil
+}
+
+// securePort is the port a component serves on after extra arguments had their say, so
+// --extra-controller-manager-arg=secure-port=N moves the health check along with it.
+func securePort(args []string, fallback int) int {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--secure-port="); ok {
+			if p, err := strconv.Atoi(v); err == nil {
+				return p
+			}
+		}
+	}
+	return fallback
 }
 
 // apiserverReady asks /readyz as the admin: ready means every readiness check passed,
