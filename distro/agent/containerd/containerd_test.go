@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,8 +71,8 @@ func TestMain(m *testing.M) {
 // pauseArchive writes the pause image, built from the locked Kubernetes source, to path.
 func pauseArchive(t *testing.T, path string) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	lock, err := upstream.Load(filepath.Join(filepath.Dir(file), "..", "..", "..", "upstream.lock"))
+	// go test runs in the package directory (file names from runtime.Caller are not paths under -trimpath).
+	lock, err := upstream.Load(filepath.Join("..", "..", "..", "upstream.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
