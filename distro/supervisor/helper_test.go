@@ -59,7 +59,11 @@ func runHelper(mode string) {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ignoring SIGTERM")
-		select {}
+		// Sleep rather than block forever: with no goroutine left the runtime would
+		// report a deadlock and exit.
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "parent":
 		runParent()
 	default:
