@@ -61,6 +61,8 @@ func (s *server) start(extra ...string) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		if _, err := s.kubectlErr("get", "--raw", "/readyz"); err == nil {
+			// The apiserver answers before the components after it have started.
+			s.waitStarted()
 			return
 		}
 		if s.cmd.ProcessState != nil {

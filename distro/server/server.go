@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -166,10 +167,23 @@ func Run(ctx context.Context, c *Config) error {
 	case cause = <-m.Failed():
 		klog.ErrorS(cause, "a component failed; stopping")
 	}
+	containLingeringExits()
 	stopCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
 	defer cancel()
 	if err := m.Stop(stopCtx); err != nil {
 		return fmt.Errorf("stopping: %w", err)
 	}
 	return cause
+}
+
+// containLingeringExits keeps an ordered shutdown from being cut short. Upstream components
+// leave goroutines behind when their command returns (the controller-manager's token
+// refreshers, for one); once the apiserver has stopped, such a goroutine may call
+// klog.Fatal, which would exit the process before the datastore is closed. From here on
+// such an exit ends only the goroutine that asked for it.
+func containLingeringExits() {
+	klog.OsExit = func(code int) {
+		klog.InfoS("ignoring an exit requested during shutdown", "code", code)
+		runtime.Goexit()
+	}
 }
