@@ -43,7 +43,8 @@ type Server struct {
 func (s *Server) Args() []string {
 	args := []string{"server", "--disable-agent", "--data-dir", s.DataDir,
 		"--write-kubeconfig", s.Kubeconfig, "--https-listen-port", fmt.Sprint(s.Port),
-		"--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1"}
+		// Loopback only, while the host address is advertised (the apiserver refuses a loopback one).
+		"--bind-address", "127.0.0.1"}
 	if s.Datastore != "" {
 		args = append(args, "--datastore-endpoint", s.Datastore)
 	}
