@@ -1,6 +1,8 @@
 package containerd
 
 import (
+	"github.com/distro-io/distro/distro/payload"
+
 	"bytes"
 	"context"
 	"errors"
@@ -8,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +58,7 @@ func New(cfg Config) *Component {
 			Path:        cfg.Executable,
 			Arg0:        "containerd",
 			Args:        []string{"--config", cfg.ConfigFile},
-			Env:         withPath(env, cfg.BinDir),
+			Env:         payload.WithPath(env, cfg.BinDir),
 			LogFile:     cfg.LogFile,
 			PidFile:     cfg.PidFile,
 			KeepRunning: true,
@@ -230,20 +231,4 @@ func (c *Component) closeClient() {
 		c.client.Close()
 		c.client = nil
 	}
-}
-
-// withPath puts binDir first on PATH: containerd finds its shim there, the shim finds runc.
-func withPath(env []string, binDir string) []string {
-	out := make([]string, 0, len(env)+1)
-	path := binDir
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			if v != "" {
-				path = binDir + string(os.PathListSeparator) + v
-			}
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "PATH="+path)
 }

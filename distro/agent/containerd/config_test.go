@@ -99,22 +99,6 @@ func TestRenderLoadsInContainerd(t *testing.T) {
 	}
 }
 
-func TestWithPath(t *testing.T) {
-	for _, tc := range []struct {
-		env  []string
-		want string
-	}{
-		{[]string{"A=1", "PATH=/usr/bin:/bin"}, "PATH=/p/bin:/usr/bin:/bin"},
-		{[]string{"A=1"}, "PATH=/p/bin"},
-		{[]string{"PATH="}, "PATH=/p/bin"},
-	} {
-		got := withPath(tc.env, "/p/bin")
-		if got[len(got)-1] != tc.want || slices.ContainsFunc(got[:len(got)-1], func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
-			t.Errorf("withPath(%v) = %v, want one %s", tc.env, got, tc.want)
-		}
-	}
-}
-
 func TestArchivesListsOnlyArchives(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"b.tar.zst", "a.tar", "c.tar.gz", ".hidden.tar", "notes.txt"} {

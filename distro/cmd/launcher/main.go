@@ -65,7 +65,7 @@ func run(args []string) error {
 
 	bin := filepath.Join(r.BinDir, version.Program)
 	argv := append([]string{execName(r.BinDir, args[0])}, args[1:]...)
-	env := withPath(os.Environ(), r.BinDir)
+	env := payload.WithPath(os.Environ(), r.BinDir)
 	if err := syscall.Exec(bin, argv, env); err != nil {
 		return fmt.Errorf("running %s (data dir %s): %w", bin, dataDir, err)
 	}
@@ -129,20 +129,4 @@ func execName(binDir, argv0 string) string {
 		base = version.Program
 	}
 	return filepath.Join(binDir, base)
-}
-
-// withPath puts binDir first in PATH so containerd finds runc and the shim there.
-func withPath(env []string, binDir string) []string {
-	out := make([]string, 0, len(env)+1)
-	path := binDir
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			if v != "" {
-				path = binDir + string(os.PathListSeparator) + v
-			}
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "PATH="+path)
 }

@@ -58,16 +58,6 @@ func TestFindDataDir(t *testing.T) {
 	}
 }
 
-func TestWithPath(t *testing.T) {
-	got := withPath([]string{"A=1", "PATH=/usr/bin:/bin"}, "/data/bin")
-	if strings.Join(got, " ") != "A=1 PATH=/data/bin:/usr/bin:/bin" {
-		t.Errorf("withPath = %v", got)
-	}
-	if got := withPath([]string{"A=1"}, "/data/bin"); got[len(got)-1] != "PATH=/data/bin" {
-		t.Errorf("withPath without PATH = %v", got)
-	}
-}
-
 // The real binary of the test payload reports how it was started and runs runc from PATH.
 const fakeDistro = `package main
 
