@@ -3,13 +3,12 @@ package buildbench
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/distro-io/distro/release/build"
+	"github.com/distro-io/distro/release/steps/checksums"
 )
 
 // Repro is the outcome of two links of the same sources.
@@ -37,7 +36,7 @@ func Reproducible(ctx context.Context, opts build.Options, dir string) (Repro, e
 			return r, err
 		}
 		r.Paths[i], r.Times[i] = o.Output, res
-		if r.Sums[i], err = FileSHA256(o.Output); err != nil {
+		if r.Sums[i], err = checksums.SHA256File(o.Output); err != nil {
 			return r, err
 		}
 	}
@@ -45,20 +44,6 @@ func Reproducible(ctx context.Context, opts build.Options, dir string) (Repro, e
 	r.FirstDiff, err = FirstDiff(r.Paths[0], r.Paths[1])
 	r.Same = r.FirstDiff < 0 && r.Sums[0] == r.Sums[1]
 	return r, err
-}
-
-// FileSHA256 returns the hex sha256 of a file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // FirstDiff returns the offset of the first byte where two files differ (a shorter file

@@ -8,6 +8,7 @@ import (
 
 	"github.com/distro-io/distro/release/bench"
 	"github.com/distro-io/distro/release/build"
+	"github.com/distro-io/distro/release/steps/checksums"
 	"github.com/distro-io/distro/release/patchset"
 )
 
@@ -85,7 +86,7 @@ func Run(ctx context.Context, o RunOptions, w io.Writer) error {
 		verdict = fmt.Sprintf("NO: first difference at byte %d", rep.FirstDiff)
 	}
 	r.Value("reproducible", verdict)
-	if other, err := FileSHA256(warm.BaselineOutput); err == nil {
+	if other, err := checksums.SHA256File(warm.BaselineOutput); err == nil {
 		same := "same"
 		if other != rep.Sums[0] {
 			same = "DIFFERENT: " + other
