@@ -8,8 +8,8 @@ import (
 
 	"github.com/distro-io/distro/release/bench"
 	"github.com/distro-io/distro/release/build"
-	"github.com/distro-io/distro/release/steps/checksums"
 	"github.com/distro-io/distro/release/patchset"
+	"github.com/distro-io/distro/release/steps/checksums"
 )
 
 // RunOptions say what bench:build measures.
