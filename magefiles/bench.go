@@ -33,7 +33,7 @@ func (Bench) Build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stamp, err := build.StampFor(ctx, ".", lock)
+	stamp, err := build.StampFor(ctx, ".", lock, "")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,9 @@ import (
 
 // Build makes dist/distro, the file users download: the locked upstream modules with
 // patches/ applied, the multicall binary (build/distro) stamped with the release version,
-// and runc and the CNI plugins, all packed behind the self-extracting launcher.
+// and runc and the CNI plugins, all packed behind the self-extracting launcher. The
+// version is upstream.lock's (vX.Y.Z+distroN); DISTRO_RELEASE_VERSION stamps another one
+// of the same Kubernetes release and revision, such as a candidate vX.Y.Z-rcM+distroN.
 func Build(ctx context.Context) error {
 	mg.CtxDeps(ctx, Binary)
 	mg.CtxDeps(ctx, Payload.Assemble)
@@ -26,20 +28,21 @@ func Build(ctx context.Context) error {
 // Binary builds build/distro, the multicall binary, from the patched upstream trees.
 func Binary(ctx context.Context) error {
 	mg.CtxDeps(ctx, Patches.Apply)
-	return buildBinary(ctx, "build/go.work", realBinaryPath)
+	return buildBinary(ctx, "build/go.work", realBinaryPath, os.Getenv("DISTRO_RELEASE_VERSION"))
 }
 
 // BinaryUnpatched builds build/distro-unpatched from upstream as published, for comparisons.
 func BinaryUnpatched(ctx context.Context) error {
-	return buildBinary(ctx, "", "build/"+"distro-unpatched")
+	return buildBinary(ctx, "", "build/"+"distro-unpatched", os.Getenv("DISTRO_RELEASE_VERSION"))
 }
 
-func buildBinary(ctx context.Context, goWork, out string) error {
+// buildBinary builds the multicall binary stamped as release (empty: the lock's version).
+func buildBinary(ctx context.Context, goWork, out, release string) error {
 	lock, err := upstream.Load(upstreamLock)
 	if err != nil {
 		return err
 	}
-	stamp, err := build.StampFor(ctx, ".", lock)
+	stamp, err := build.StampFor(ctx, ".", lock, release)
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,11 @@ const defaultRepository = "distro-io/distro"
 
 // Run makes a release (also `mage release`). It is a dry run unless DISTRO_PUBLISH=1:
 // every artifact lands in dist/ (distro, sha256sum-amd64.txt, the SBOM, the airgap
-// images when the node build made them), with release-notes.md and CHANGELOG.md, and the
-// GitHub release it would create is printed. Steps: preflight, guard (clean tree,
-// patches:check, strip:audit, upstream:verify, unit tests), version, build, artifacts,
-// images, sbom, checksums, notes, existing-release, changelog, publish.
+// images and their list), with release-notes.md and CHANGELOG.md, and the GitHub release
+// it would create is printed. The binary is stamped with the release's version, a
+// candidate's included. Steps: preflight, guard (clean tree, patches:check, strip:audit,
+// upstream:verify, unit tests), version, build, artifacts, images, sbom, checksums, notes,
+// existing-release, changelog, publish.
 //
 // Settings (environment):
 //
@@ -95,7 +96,7 @@ func releaseSetup() (sequence.Config, *pipeline.Context, error) {
 		},
 		Version:    os.Getenv("DISTRO_RELEASE_VERSION"),
 		Candidate:  envOn("DISTRO_RELEASE_CANDIDATE"),
-		Build:      func(ctx context.Context, _ *pipeline.Context) error { mg.CtxDeps(ctx, Build); return nil },
+		Build:      releaseBuild,
 		ReuseBuild: envOn("DISTRO_RELEASE_REUSE_BUILD"),
 		Binary:     realBinaryPath,
 		KeepDraft:  envOn("DISTRO_RELEASE_KEEP_DRAFT"),
@@ -129,6 +130,19 @@ func releaseSetup() (sequence.Config, *pipeline.Context, error) {
 		}
 	}
 	return cfg, c, nil
+}
+
+// releaseBuild is build for one release: the binary stamped with the version the version
+// step decided (a candidate's -rcM included, which upstream.lock cannot name), dist/distro,
+// and the airgap images, so a release from a clean clone has every artifact.
+func releaseBuild(ctx context.Context, c *pipeline.Context) error {
+	mg.CtxDeps(ctx, Patches.Apply)
+	if err := buildBinary(ctx, "build/go.work", realBinaryPath, c.Version.String()); err != nil {
+		return err
+	}
+	mg.CtxDeps(ctx, Payload.Assemble)
+	mg.CtxDeps(ctx, Images.Build)
+	return nil
 }
 
 func envOn(name string) bool {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distro-io/distro/release/upstream"
 )
 
 func TestLDFlagsStampsEveryVersionVariable(t *testing.T) {
@@ -110,4 +112,43 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestStampForCarriesACandidateVersion(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"init", "-q"}, {"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	lock := &upstream.Lock{Revision: 2, Modules: []upstream.Module{{Path: "k8s.io/kubernetes", Version: "v1.37.2", Role: upstream.RoleKubernetes}}}
+	for _, tc := range []struct{ given, want, err string }{
+		{"", "v1.37.2+distro2", ""},
+		{"v1.37.2+distro2", "v1.37.2+distro2", ""},
+		{"v1.37.2-rc1+distro2", "v1.37.2-rc1+distro2", ""},
+		{"v1.37.2-rc1+distro1", "", "revision 1"},
+		{"v1.37.3-rc1+distro2", "", "Kubernetes v1.37.3"},
+		{"v1.37.2-beta.1+distro2", "", "rcM"},
+	} {
+		s, err := StampFor(context.Background(), dir, lock, tc.given)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("StampFor(%q) error = %v, want one saying %q", tc.given, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || s.Version != tc.want || s.UpstreamVersion != "v1.37.2" {
+			t.Errorf("StampFor(%q) = %q (upstream %q), %v; want %q", tc.given, s.Version, s.UpstreamVersion, err, tc.want)
+			continue
+		}
+		flags, err := LDFlags(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"k8s.io/component-base/version.gitVersion=" + tc.want, "distro/version.Version=" + tc.want, "k8s.io/component-base/version.gitMinor=37"} {
+			if !strings.Contains(flags, want) {
+				t.Errorf("ldflags for %q lack %q", tc.given, want)
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +315,43 @@ func TestNotesAndSBOMSequences(t *testing.T) {
 	}
 	if len(c.Artifacts) != 1 || c.Artifacts[0].Name != "distro-sbom-amd64.cdx.json" {
 		t.Errorf("artifacts %+v", c.Artifacts)
+	}
+}
+
+// A release candidate carries its -rcM through the build (the binary is stamped with the
+// version the version step decided, which upstream.lock cannot name) to GitHub, where it
+// is a pre-release; CHANGELOG.md is left for the release.
+func TestCandidateIsBuiltAndPublishedAsAPrerelease(t *testing.T) {
+	w := newWorld(t)
+	w.repo.Tag("v1.37.2-rc1+distro2")
+	head := w.repo.Git("rev-parse", "HEAD")
+	cfg := w.config(t, "")
+	cfg.Candidate = true
+	var built []string
+	build := cfg.Build
+	cfg.Build = func(ctx context.Context, c *pipeline.Context) error {
+		built = append(built, c.Version.String())
+		return build(ctx, c)
+	}
+	c, out, err := w.run(t, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "v1.37.2-rc2+distro2"
+	if c.Version.String() != want || len(built) != 1 || built[0] != want {
+		t.Fatalf("version %s, build asked for %v; want %s", c.Version, built, want)
+	}
+	if stamped, _ := os.ReadFile(filepath.Join(c.DistDir, "distro")); !strings.Contains(string(stamped), want+" "+head) {
+		t.Errorf("dist/distro says %q", stamped)
+	}
+	rel, ok := w.fake.Release("distro-io", "distro", want)
+	if !ok || rel.Draft || !rel.Prerelease || rel.Name != want || rel.Commitish != head {
+		t.Fatalf("release %+v", rel)
+	}
+	if !strings.Contains(rel.Body, "release candidate 2, published as a pre-release") {
+		t.Errorf("notes do not say it is a candidate:\n%s", rel.Body)
+	}
+	if !regexp.MustCompile(`(?m)^changelog +skipped .*release candidate`).MatchString(out) || w.repo.Git("rev-parse", "HEAD") != head {
+		t.Error("a candidate committed to CHANGELOG.md")
 	}
 }
