@@ -1,7 +1,8 @@
 // Package changelog keeps CHANGELOG.md in Keep a Changelog form: a release moves the
 // items under "## [Unreleased]" into a new "## [<version>] - <date>" section. A dry run
 // writes the result to dist/CHANGELOG.md; a publishing run writes CHANGELOG.md and
-// commits it.
+// commits it. A release candidate leaves the changelog alone: its items belong to the
+// release it leads to, which would otherwise find them all taken by its candidates.
 package changelog
 
 import (
@@ -168,6 +169,9 @@ func (Step) Name() string { return "changelog" }
 func (s Step) Run(ctx context.Context, c *pipeline.Context) (pipeline.Result, error) {
 	if !c.HasVersion() {
 		return nil, fmt.Errorf("no version; the version step runs first")
+	}
+	if c.Version.IsCandidate() {
+		return pipeline.Skipped{Reason: fmt.Sprintf("%s is a release candidate: the [%s] items stay for %s", c.Version, Unreleased, c.Version.Release())}, nil
 	}
 	src := filepath.Join(c.RepoDir, FileName)
 	data, err := os.ReadFile(src)

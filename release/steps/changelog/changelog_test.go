@@ -182,3 +182,20 @@ func TestStepWithoutChangelog(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestStepLeavesTheChangelogToTheReleaseOfACandidate(t *testing.T) {
+	repo := pipelinetest.NewRepo(t)
+	c := repo.Context()
+	c.Publish = true
+	c.Version = pipelinetest.Version(t, "v1.37.2-rc1+distro2")
+	res, err := Step{Now: func() time.Time { return releaseDay }}.Run(context.Background(), c)
+	if s, ok := res.(pipeline.Skipped); err != nil || !ok || !strings.Contains(s.Reason, "v1.37.2+distro2") {
+		t.Fatalf("candidate: %#v, %v", res, err)
+	}
+	if orig, _ := os.ReadFile(filepath.Join(repo.Dir, FileName)); string(orig) != pipelinetest.ChangelogText {
+		t.Error("a candidate changed CHANGELOG.md")
+	}
+	if n := repo.Git("rev-list", "--count", "HEAD"); n != "1" {
+		t.Errorf("%s commits after a candidate", n)
+	}
+}
