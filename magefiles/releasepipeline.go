@@ -105,18 +105,9 @@ func releaseSetup() (sequence.Config, *pipeline.Context, error) {
 		cfg.SkipChecks = "DISTRO_RELEASE_SKIP_CHECKS=1"
 	}
 
-	repo := os.Getenv("DISTRO_GITHUB_REPO")
-	if repo == "" {
-		repo = defaultRepository
-	}
-	owner, name, ok := strings.Cut(repo, "/")
-	if !ok {
-		return cfg, nil, fmt.Errorf("DISTRO_GITHUB_REPO=%q: want owner/name", repo)
-	}
-	opts := github.Options{Owner: owner, Repo: name, Token: os.Getenv("GITHUB_TOKEN"), APIURL: os.Getenv("DISTRO_GITHUB_API"), UploadURL: os.Getenv("DISTRO_GITHUB_UPLOADS")}
-	if opts.APIURL != "" && opts.UploadURL == "" {
-		// go-github derives /api/v3/ and /api/uploads/ from one Enterprise host.
-		opts.UploadURL = opts.APIURL
+	opts, err := githubOptions()
+	if err != nil {
+		return cfg, nil, err
 	}
 	// Without a token a dry run does not reach out to GitHub at all.
 	if opts.Token != "" {
@@ -143,6 +134,24 @@ func releaseBuild(ctx context.Context, c *pipeline.Context) error {
 	mg.CtxDeps(ctx, Payload.Assemble)
 	mg.CtxDeps(ctx, Images.Build)
 	return nil
+}
+
+// githubOptions reads the repository, token and GitHub Enterprise URLs from the environment.
+func githubOptions() (github.Options, error) {
+	repo := os.Getenv("DISTRO_GITHUB_REPO")
+	if repo == "" {
+		repo = defaultRepository
+	}
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok {
+		return github.Options{}, fmt.Errorf("DISTRO_GITHUB_REPO=%q: want owner/name", repo)
+	}
+	opts := github.Options{Owner: owner, Repo: name, Token: os.Getenv("GITHUB_TOKEN"), APIURL: os.Getenv("DISTRO_GITHUB_API"), UploadURL: os.Getenv("DISTRO_GITHUB_UPLOADS")}
+	if opts.APIURL != "" && opts.UploadURL == "" {
+		// go-github derives /api/v3/ and /api/uploads/ from one Enterprise host.
+		opts.UploadURL = opts.APIURL
+	}
+	return opts, nil
 }
 
 func envOn(name string) bool {
