@@ -32,6 +32,24 @@ type pullJSON struct {
 	Base      branchJSON  `json:"base"`
 	Labels    []labelJSON `json:"labels"`
 	CreatedAt time.Time   `json:"created_at"`
+	ClosedAt  *time.Time  `json:"closed_at"`
+	MergedAt  *time.Time  `json:"merged_at"`
+}
+
+type commentJSON struct {
+	ID        int64     `json:"id"`
+	URL       string    `json:"url"`
+	HTMLURL   string    `json:"html_url"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// optionalTime is nil for the zero time, as GitHub writes null for what has not happened.
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func (s *Server) pullJSON(repo *repoState, p *pullState) pullJSON {
@@ -44,6 +62,8 @@ func (s *Server) pullJSON(repo *repoState, p *pullState) pullJSON {
 		Base:      branchJSON{Label: repo.owner + ":" + p.base, Ref: p.base},
 		Labels:    []labelJSON{},
 		CreatedAt: p.createdAt,
+		ClosedAt:  optionalTime(p.closedAt),
+		MergedAt:  optionalTime(p.mergedAt),
 	}
 	for _, l := range p.labels {
 		out.Labels = append(out.Labels, labelJSON{Name: l})
@@ -137,12 +157,91 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request, repo *repoStat
 		writeValidation(w, fieldError{Resource: "PullRequest", Code: "invalid", Field: "state"})
 		return
 	}
+	if in.State != nil && *in.State != p.state {
+		// GitHub refuses to reopen a merged pull request, and one whose branch has another
+		// open pull request into the same base.
+		if !p.mergedAt.IsZero() {
+			writeValidation(w, fieldError{Resource: "PullRequest", Code: "custom", Field: "state", Message: "state cannot be changed. The pull request has already been merged."})
+			return
+		}
+		if *in.State == "open" {
+			base := p.base
+			if in.Base != nil {
+				base = *in.Base
+			}
+			for _, o := range repo.pulls {
+				if o != p && o.state == "open" && o.head == p.head && o.base == base {
+					writeValidation(w, fieldError{Resource: "PullRequest", Code: "custom", Message: "A pull request already exists for " + p.head + "."})
+					return
+				}
+			}
+			p.closedAt = time.Time{}
+		} else {
+			p.closedAt = now()
+		}
+	}
 	for dst, src := range map[*string]*string{&p.title: in.Title, &p.body: in.Body, &p.state: in.State, &p.base: in.Base} {
 		if src != nil {
 			*dst = *src
 		}
 	}
 	writeJSON(w, http.StatusOK, s.pullJSON(repo, p))
+}
+
+// mergePull records an open pull request as merged (and closed), as GitHub answers a
+// merge; there are no branches here to change. A closed one is 405 Method Not Allowed.
+func (s *Server) mergePull(w http.ResponseWriter, r *http.Request, repo *repoState) {
+	p := findPull(w, r, repo)
+	if p == nil {
+		return
+	}
+	if p.state != "open" {
+		writeError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
+		return
+	}
+	p.state, p.closedAt, p.mergedAt = "closed", now(), now()
+	writeJSON(w, http.StatusOK, map[string]any{"sha": fmt.Sprintf("%040x", p.number), "merged": true, "message": "Pull Request successfully merged"})
+}
+
+// removeLabel answers with the labels left on the issue, or 404 Label does not exist.
+func (s *Server) removeLabel(w http.ResponseWriter, r *http.Request, repo *repoState) {
+	p := findPull(w, r, repo)
+	if p == nil {
+		return
+	}
+	i := slices.Index(p.labels, r.PathValue("name"))
+	if i < 0 {
+		writeError(w, http.StatusNotFound, "Label does not exist")
+		return
+	}
+	p.labels = slices.Delete(p.labels, i, i+1)
+	writeJSON(w, http.StatusOK, s.pullJSON(repo, p).Labels)
+}
+
+// createComment adds a comment to a pull request's conversation (the issue comments
+// endpoint, which GitHub uses for pull requests too).
+func (s *Server) createComment(w http.ResponseWriter, r *http.Request, repo *repoState) {
+	p := findPull(w, r, repo)
+	if p == nil {
+		return
+	}
+	var in struct{ Body string }
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.Body == "" {
+		writeValidation(w, fieldError{Resource: "IssueComment", Code: "missing_field", Field: "body"})
+		return
+	}
+	c := commentState{id: s.newID(), body: in.Body, createdAt: now()}
+	p.comments = append(p.comments, c)
+	writeJSON(w, http.StatusCreated, commentJSON{
+		ID:        c.id,
+		URL:       fmt.Sprintf("%s/issues/comments/%d", s.repoURL(repo), c.id),
+		HTMLURL:   fmt.Sprintf("%s/pull/%d#issuecomment-%d", s.htmlURL(repo), p.number, c.id),
+		Body:      c.body,
+		CreatedAt: c.createdAt,
+	})
 }
 
 // addLabels takes either a JSON array of names or {"labels": [...]}, both of which

@@ -1,7 +1,8 @@
 // Package githubfake is an in-memory GitHub REST API for tests: the release, release
-// asset, pull request and issue label endpoints that distro's release and upstream
-// tracking code calls, with GitHub's documented authentication, status codes and
-// error bodies.
+// asset, pull request (open, edit, close, reopen, merge) and issue label and comment
+// endpoints that distro's release and upstream tracking code calls, with GitHub's
+// documented authentication, status codes and error bodies. It keeps no git
+// repositories: a merge records the pull request as merged and changes no branch.
 //
 // It serves the GitHub Enterprise Server layout, because that is how a client is
 // pointed at any host other than api.github.com: the API under /api/v3/ on one
@@ -18,6 +19,7 @@ package githubfake
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -54,20 +56,34 @@ type Request struct {
 	Query  string
 }
 
-// New starts a fake that accepts token and has no repositories yet.
+// New starts a fake that accepts token and has no repositories yet; it stops when the
+// test ends.
 func New(tb testing.TB, token string) *Server {
 	tb.Helper()
+	s, err := Start(token)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake outside a test, for a benchmark that needs a GitHub to talk to;
+// Close stops it.
+func Start(token string) (*Server, error) {
 	if token == "" {
-		tb.Fatal("githubfake: token must not be empty")
+		return nil, errors.New("githubfake: token must not be empty")
 	}
 	s := &Server{token: token, repos: map[string]*repoState{}, failing: map[string]bool{}, corrupt: map[string]bool{}}
 	s.api = httptest.NewServer(s.record(s.apiHandler()))
 	s.uploads = httptest.NewServer(s.record(s.uploadsHandler()))
-	tb.Cleanup(func() {
-		s.api.Close()
-		s.uploads.Close()
-	})
-	return s
+	return s, nil
+}
+
+// Close stops both listeners.
+func (s *Server) Close() {
+	s.api.Close()
+	s.uploads.Close()
 }
 
 // APIURL is the REST API base URL, ending in /api/v3/.
@@ -154,7 +170,10 @@ func (s *Server) apiHandler() http.Handler {
 	route("POST /pulls", s.createPull)
 	route("GET /pulls/{number}", s.getPull)
 	route("PATCH /pulls/{number}", s.editPull)
+	route("PUT /pulls/{number}/merge", s.mergePull)
 	route("POST /issues/{number}/labels", s.addLabels)
+	route("DELETE /issues/{number}/labels/{name}", s.removeLabel)
+	route("POST /issues/{number}/comments", s.createComment)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not Found") })
 
 	// Outside /api/v3/ the listener plays GitHub's web and storage hosts, which need

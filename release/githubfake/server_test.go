@@ -203,6 +203,88 @@ func TestPulls(t *testing.T) {
 	}
 }
 
+func TestPullStateCommentsAndLabels(t *testing.T) {
+	s := New(t, "secret")
+	s.AddRepo("o", "r")
+	api := s.APIURL() + "repos/o/r/"
+	create := func(head string) int {
+		var pr struct{ Number int }
+		call(t, "POST", api+"pulls", "secret", "application/json", []byte(`{"title":"Bump","head":"`+head+`","base":"main"}`), &pr)
+		return pr.Number
+	}
+	type pull struct {
+		State    string
+		ClosedAt *string `json:"closed_at"`
+		MergedAt *string `json:"merged_at"`
+	}
+	edit := func(n int, body string) (*http.Response, pull, map[string]any) {
+		var raw json.RawMessage
+		resp := call(t, "PATCH", api+"pulls/"+strconv.Itoa(n), "secret", "application/json", []byte(body), &raw)
+		var p pull
+		var e map[string]any
+		json.Unmarshal(raw, &p)
+		json.Unmarshal(raw, &e)
+		return resp, p, e
+	}
+
+	first := create("bump-1")
+	if _, p, _ := edit(first, `{"state":"closed"}`); p.State != "closed" || p.ClosedAt == nil || p.MergedAt != nil {
+		t.Errorf("closed: %+v", p)
+	}
+	// A closed pull request's branch may get a new one; the old one then cannot reopen.
+	second := create("bump-1")
+	if resp, _, e := edit(first, `{"state":"open"}`); resp.StatusCode != 422 || !strings.Contains(e["errors"].([]any)[0].(map[string]any)["message"].(string), "already exists for o:bump-1") {
+		t.Errorf("reopen beside an open one: %d %v", resp.StatusCode, e)
+	}
+	edit(second, `{"state":"closed"}`)
+	if _, p, _ := edit(first, `{"state":"open"}`); p.State != "open" || p.ClosedAt != nil {
+		t.Errorf("reopened: %+v", p)
+	}
+
+	var merged map[string]any
+	if resp := call(t, "PUT", api+"pulls/"+strconv.Itoa(first)+"/merge", "secret", "application/json", []byte(`{}`), &merged); resp.StatusCode != 200 || merged["merged"] != true {
+		t.Errorf("merge: %d %v", resp.StatusCode, merged)
+	}
+	var got pull
+	call(t, "GET", api+"pulls/"+strconv.Itoa(first), "secret", "", nil, &got)
+	if got.State != "closed" || got.MergedAt == nil {
+		t.Errorf("after merge: %+v", got)
+	}
+	if resp := call(t, "PUT", api+"pulls/"+strconv.Itoa(first)+"/merge", "secret", "application/json", []byte(`{}`), nil); resp.StatusCode != 405 {
+		t.Errorf("merging a closed pull request: %d", resp.StatusCode)
+	}
+	if resp, _, _ := edit(first, `{"state":"open"}`); resp.StatusCode != 422 {
+		t.Errorf("reopening a merged pull request: %d", resp.StatusCode)
+	}
+
+	var comment struct {
+		ID      int64
+		Body    string
+		HTMLURL string `json:"html_url"`
+	}
+	if resp := call(t, "POST", api+"issues/"+strconv.Itoa(second)+"/comments", "secret", "application/json", []byte(`{"body":"superseded"}`), &comment); resp.StatusCode != 201 || comment.Body != "superseded" || !strings.Contains(comment.HTMLURL, "#issuecomment-") {
+		t.Errorf("comment: %d %+v", resp.StatusCode, comment)
+	}
+	if resp := call(t, "POST", api+"issues/"+strconv.Itoa(second)+"/comments", "secret", "application/json", []byte(`{}`), nil); resp.StatusCode != 422 {
+		t.Errorf("empty comment: %d", resp.StatusCode)
+	}
+
+	call(t, "POST", api+"issues/"+strconv.Itoa(second)+"/labels", "secret", "application/json", []byte(`["needs-human","upstream"]`), nil)
+	var left []struct{ Name string }
+	if resp := call(t, "DELETE", api+"issues/"+strconv.Itoa(second)+"/labels/needs-human", "secret", "", nil, &left); resp.StatusCode != 200 || len(left) != 1 || left[0].Name != "upstream" {
+		t.Errorf("remove label: %d %+v", resp.StatusCode, left)
+	}
+	var e map[string]any
+	if resp := call(t, "DELETE", api+"issues/"+strconv.Itoa(second)+"/labels/needs-human", "secret", "", nil, &e); resp.StatusCode != 404 || e["message"] != "Label does not exist" {
+		t.Errorf("remove a missing label: %d %v", resp.StatusCode, e)
+	}
+
+	prs := s.PullRequests("o", "r")
+	if len(prs) != 2 || !prs[0].Merged || prs[1].Merged || len(prs[1].Comments) != 1 || prs[1].Comments[0] != "superseded" || len(prs[1].Labels) != 1 {
+		t.Errorf("snapshot: %+v", prs)
+	}
+}
+
 func TestReadOnlyRepository(t *testing.T) {
 	s := New(t, "secret")
 	s.AddReadOnlyRepo("o", "r")

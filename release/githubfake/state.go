@@ -37,7 +37,15 @@ type pullState struct {
 	title, body, head, base string
 	state                   string
 	labels                  []string
+	comments                []commentState
 	createdAt               time.Time
+	closedAt, mergedAt      time.Time // zero while open, and while not merged
+}
+
+type commentState struct {
+	id        int64
+	body      string
+	createdAt time.Time
 }
 
 // Release is a snapshot of one release, for test assertions.
@@ -71,7 +79,10 @@ type PullRequest struct {
 	Head   string // "owner:branch"
 	Base   string
 	State  string
+	Merged bool
 	Labels []string
+	// Comments are the bodies of its conversation's comments, oldest first.
+	Comments []string
 }
 
 // Releases returns the releases of owner/repo in creation order (nil for an unknown repository).
@@ -119,10 +130,14 @@ func (s *Server) PullRequests(owner, repo string) []PullRequest {
 	}
 	var out []PullRequest
 	for _, p := range r.pulls {
-		out = append(out, PullRequest{
+		snap := PullRequest{
 			Number: p.number, Title: p.title, Body: p.body, Head: p.head, Base: p.base,
-			State: p.state, Labels: slices.Clone(p.labels),
-		})
+			State: p.state, Merged: !p.mergedAt.IsZero(), Labels: slices.Clone(p.labels),
+		}
+		for _, c := range p.comments {
+			snap.Comments = append(snap.Comments, c.body)
+		}
+		out = append(out, snap)
 	}
 	return out
 }
