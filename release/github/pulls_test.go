@@ -57,3 +57,73 @@ func TestPullRequestLifecycle(t *testing.T) {
 		t.Errorf("incomplete request: %v", err)
 	}
 }
+
+func TestPullRequestCloseReopenCommentAndLabels(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	first, err := f.client.CreatePullRequest(ctx, NewPullRequest{Head: "upstream/v1.37.3", Base: "main", Title: "v1.37.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed, err := f.client.SetPullRequestState(ctx, first.Number, "closed"); err != nil || closed.State != "closed" || closed.Merged {
+		t.Fatalf("close: %+v, %v", closed, err)
+	}
+	second, err := f.client.CreatePullRequest(ctx, NewPullRequest{Head: "upstream/v1.37.3", Base: "main", Title: "v1.37.3 again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.client.CreatePullRequest(ctx, NewPullRequest{Head: "upstream/v1.37.4", Base: "release-1.37", Title: "v1.37.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	from, err := f.client.PullRequestsFrom(ctx, "upstream/v1.37.3")
+	if err != nil || len(from) != 2 || from[0].Number != second.Number || from[1].Number != first.Number || from[1].State != "closed" {
+		t.Errorf("from the branch, newest first: %+v, %v", from, err)
+	}
+	into, err := f.client.OpenPullRequestsInto(ctx, "main")
+	if err != nil || len(into) != 1 || into[0].Number != second.Number {
+		t.Errorf("open into main: %+v, %v", into, err)
+	}
+	if into, _ := f.client.OpenPullRequestsInto(ctx, "release-1.37"); len(into) != 1 || into[0].Number != other.Number {
+		t.Errorf("open into release-1.37: %+v", into)
+	}
+
+	// GitHub refuses to reopen beside another open pull request of the branch.
+	if _, err := f.client.SetPullRequestState(ctx, first.Number, "open"); err == nil || !strings.Contains(err.Error(), "reopening pull request") {
+		t.Errorf("reopen beside an open one: %v", err)
+	}
+	if _, err := f.client.SetPullRequestState(ctx, second.Number, "merged"); err == nil {
+		t.Error("a state other than open and closed was sent")
+	}
+
+	if err := f.client.Comment(ctx, second.Number, "Superseded by #3."); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.Comment(ctx, second.Number, ""); err == nil {
+		t.Error("an empty comment was sent")
+	}
+	if err := f.client.AddLabels(ctx, second.Number, "needs-human", "upstream"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.RemoveLabel(ctx, second.Number, "needs-human"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.RemoveLabel(ctx, second.Number, "needs-human"); err != nil {
+		t.Errorf("removing a label that is not there: %v", err)
+	}
+	if err := f.client.RemoveLabel(ctx, 999, "needs-human"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("removing a label from a missing pull request: %v", err)
+	}
+	got := f.fake.PullRequests(owner, repo)[1]
+	if !slices.Equal(got.Labels, []string{"upstream"}) || !slices.Equal(got.Comments, []string{"Superseded by #3."}) {
+		t.Errorf("stored: %+v", got)
+	}
+
+	if _, _, err := f.client.gh.PullRequests.Merge(ctx, owner, repo, second.Number, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if from, _ := f.client.PullRequestsFrom(ctx, "upstream/v1.37.3"); len(from) != 2 || !from[0].Merged || from[0].State != "closed" || from[1].Merged {
+		t.Errorf("after merging: %+v", from)
+	}
+}
