@@ -18,7 +18,10 @@ import (
 // GITHUB_REPOSITORY); TRACK_MINORS=1.35,1.36,1.37 (default: the lock's minor);
 // TRACK_REMOTE (default: origin); TRACK_BASE (main); TRACK_RELEASE_BRANCH (release-%s);
 // TRACK_PRERELEASES=1; TRACK_UPSTREAM_REPO (kubernetes/kubernetes, "-" for none);
-// TRACK_GITHUB_API_URL and TRACK_GITHUB_UPLOAD_URL; TRACK_WORK_DIR; TRACK_RERUN=1.
+// TRACK_GITHUB_API_URL and TRACK_GITHUB_UPLOAD_URL; TRACK_WORK_DIR; TRACK_RERUN=1;
+// TRACK_REOPEN=1 to take up again a version whose pull request a person closed (left alone
+// otherwise). Older patch releases' pull requests are closed as superseded; the needs-human
+// label follows the latest run.
 func (Upstream) Track(ctx context.Context) error {
 	o, err := track.ConfigFromEnv(os.Getenv).Complete(ctx, os.Stderr)
 	if err != nil {

@@ -114,6 +114,8 @@ type bodyInput struct {
 	Steps    []StepResult
 	Tree     string
 	NeedsWhy []string
+	// Replaces is the closed pull request this one is opened in place of, 0 for none.
+	Replaces int
 }
 
 // maxBody keeps the body under GitHub's 65536-character limit, with room for the marker.
@@ -124,6 +126,9 @@ func renderBody(in bodyInput) string {
 	k := in.To.Kubernetes().Version
 	fmt.Fprintf(&b, "Kubernetes %s is out. This moves `%s` from %s to %s: upstream.lock (hashes verified through the go command, revision reset to 1), go.mod and go.sum, and re-applies `patches/`.\n\n",
 		k, in.Base, in.From.Kubernetes().Version, k)
+	if in.Replaces > 0 {
+		fmt.Fprintf(&b, "Opened in place of #%d, which was closed and could not be reopened.\n\n", in.Replaces)
+	}
 	if len(in.NeedsWhy) > 0 {
 		fmt.Fprintf(&b, "**Needs a person** (label `%s`):\n\n", NeedsHuman)
 		for _, why := range in.NeedsWhy {

@@ -38,6 +38,8 @@ type Config struct {
 	APIURL, UploadURL string
 	WorkDir           string
 	Rerun             bool
+	// Reopen takes up again a version whose pull request was closed (Options.Reopen).
+	Reopen bool
 }
 
 // ConfigFromEnv reads the settings of `mage upstream:track` and the defaults of
@@ -59,6 +61,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		UploadURL:    getenv("TRACK_GITHUB_UPLOAD_URL"),
 		WorkDir:      getenv("TRACK_WORK_DIR"),
 		Rerun:        on("TRACK_RERUN"),
+		Reopen:       on("TRACK_REOPEN"),
 	}
 }
 
@@ -77,7 +80,7 @@ func (c Config) Complete(ctx context.Context, out io.Writer) (Options, error) {
 	o := Options{
 		Remote: c.Remote, Base: c.Base, ReleaseBranch: c.ReleaseBranch,
 		Minors: detect.ParseMinors(c.Minors), Prereleases: c.Prereleases,
-		DryRun: !c.OpenPR, WorkDir: c.WorkDir, Rerun: c.Rerun, Out: out,
+		DryRun: !c.OpenPR, WorkDir: c.WorkDir, Rerun: c.Rerun, Reopen: c.Reopen, Out: out,
 	}
 	var errs []error
 	if o.Remote == "" {
@@ -132,6 +135,16 @@ func (r Report) WriteSummary(w io.Writer) {
 		}
 		if u.PullRequest > 0 {
 			line += fmt.Sprintf(", pull request #%d %s", u.PullRequest, u.URL)
+		}
+		if u.Replaced > 0 {
+			line += fmt.Sprintf(" in place of closed #%d", u.Replaced)
+		}
+		if len(u.Superseded) > 0 && u.Action != WouldAct {
+			var ns []string
+			for _, n := range u.Superseded {
+				ns = append(ns, fmt.Sprintf("#%d", n))
+			}
+			line += ", closed superseded " + strings.Join(ns, ", ")
 		}
 		if u.NeedsHuman {
 			line += ", " + NeedsHuman

@@ -6,6 +6,23 @@
 // The tracker keeps no state of its own: what has been done is read back from the remote's
 // branches and from the pull requests, so running it twice, or from two machines, opens one
 // pull request per release.
+//
+// Pull requests the tracker finds:
+//
+//   - An open one from upstream/vX.Y.Z is refreshed; its needs-human label follows the
+//     latest run, added when something needs a person and taken off once the patches apply
+//     and the steps pass again.
+//   - A closed one from upstream/vX.Y.Z (not merged) is a person's answer, and the tracker
+//     leaves the version alone: reopening it on every run would fight whoever closed it, and
+//     so would opening a fresh one. To have the tracker take the version up again, reopen
+//     the pull request on GitHub (the tracker then refreshes it), or run with Reopen
+//     (--reopen, TRACK_REOPEN=1): the tracker reopens that pull request, keeping its
+//     conversation, and opens a fresh one that names it only when GitHub refuses to reopen
+//     it (a merged one, or one whose branch went away).
+//   - An open one of the tracker's for an older patch release of the same minor, into the
+//     same base, is superseded once the newer one is open: the tracker comments with the
+//     newer pull request's number and closes it, leaving its branch. When a person has
+//     pushed to the older branch it is theirs: it stays open.
 package track
 
 import (
@@ -59,6 +76,10 @@ type Options struct {
 	WorkDir string
 	// Rerun runs the steps again even when the branch and the pull request are current.
 	Rerun bool
+	// Reopen takes a version up again whose pull request was closed: that pull request is
+	// reopened, or a fresh one opened when GitHub will not reopen it. Without it a closed
+	// pull request means the version is left alone.
+	Reopen bool
 	// Out receives progress; nil discards it.
 	Out io.Writer
 }
@@ -98,6 +119,8 @@ const (
 	Updated  Action = "updated"    // pull request body refreshed (branch pushed if its content changed)
 	Current  Action = "current"    // branch and pull request already hold this run's result
 	Handsoff Action = "left alone" // a person has pushed to the branch
+	Declined Action = "declined"   // the version's pull request was closed; left alone
+	Reopened Action = "reopened"   // the closed pull request was reopened and refreshed
 	WouldAct Action = "dry run"    // what a real run would do is in Plan
 )
 
@@ -112,8 +135,13 @@ type Update struct {
 	Pushed      bool   // the branch was pushed in this run
 	PullRequest int
 	URL         string
-	NeedsHuman  bool
-	Steps       []StepResult
+	// Replaced is the closed pull request a fresh one was opened instead of (Reopen).
+	Replaced   int
+	NeedsHuman bool
+	// Superseded are the pull requests for older patch releases closed in favour of this
+	// one (in a dry run: that would be).
+	Superseded []int
+	Steps      []StepResult
 	// Elapsed runs from the start of the run (work clone, then detection) to the pull
 	// request being opened or updated.
 	Elapsed time.Duration
@@ -244,15 +272,34 @@ func (o Options) track(ctx context.Context, r *repo, heads map[string]string, ba
 	remoteHead := heads[u.Branch]
 	var pr github.PullRequest
 	var found bool
+	var closed *github.PullRequest
 	if o.PullRequests != nil {
 		var err error
-		if pr, found, err = o.PullRequests.FindOpenPullRequest(ctx, u.Branch); err != nil {
+		if pr, found, closed, err = o.pullRequestsOf(ctx, u.Branch); err != nil {
 			return u, err
 		}
 	}
+	if closed != nil && !o.Reopen {
+		how := "closed without merging"
+		if closed.Merged {
+			how = "merged, yet " + u.Base + " is still at " + u.From
+		}
+		u.Action, u.PullRequest, u.URL = Declined, closed.Number, closed.HTMLURL
+		o.logf("%s: pull request #%d for %s was %s; left alone (reopen it on GitHub, or run with --reopen, to take %s up again)", d.Minor, closed.Number, u.To, how, u.To)
+		return u, nil
+	}
 	if o.DryRun {
 		u.Action = WouldAct
-		u.Plan = o.plan(u, remoteHead, pr, found)
+		if o.PullRequests != nil {
+			older, err := o.olderPullRequests(ctx, u)
+			if err != nil {
+				return u, err
+			}
+			for _, p := range older {
+				u.Superseded = append(u.Superseded, p.Number)
+			}
+		}
+		u.Plan = o.plan(u, remoteHead, pr, found, closed)
 		o.logf("%s: %s", d.Minor, u.Plan)
 		return u, nil
 	}
@@ -265,14 +312,110 @@ func (o Options) track(ctx context.Context, r *repo, heads map[string]string, ba
 			u.Action = Handsoff
 			u.PullRequest, u.URL = pr.Number, pr.HTMLURL
 			o.logf("%s: %s has commits by %s; a person is on it, left alone", d.Minor, u.Branch, strings.Join(foreign, ", "))
+			if found {
+				return u, o.supersede(ctx, r, heads, &u)
+			}
 			return u, nil
 		}
 	}
-	return o.act(ctx, r, u, lock, d, remoteHead, pr, found, start)
+	u, err := o.act(ctx, r, u, lock, d, remoteHead, pr, found, closed, start)
+	if err != nil {
+		return u, err
+	}
+	return u, o.supersede(ctx, r, heads, &u)
+}
+
+// pullRequestsOf finds the open pull request from branch, or else the newest closed one.
+func (o Options) pullRequestsOf(ctx context.Context, branch string) (open github.PullRequest, found bool, closed *github.PullRequest, err error) {
+	prs, err := o.PullRequests.PullRequestsFrom(ctx, branch)
+	if err != nil {
+		return open, false, nil, err
+	}
+	var numbers []string
+	for _, p := range prs {
+		if p.State == "open" {
+			if !found {
+				open, found = p, true
+			}
+			numbers = append(numbers, fmt.Sprintf("#%d", p.Number))
+		}
+	}
+	if len(numbers) > 1 {
+		return open, false, nil, fmt.Errorf("%s has %d open pull requests (%s); close all but one", branch, len(numbers), strings.Join(numbers, ", "))
+	}
+	if !found && len(prs) > 0 {
+		closed = &prs[0]
+	}
+	return open, found, closed, nil
+}
+
+// olderPullRequests lists the tracker's open pull requests into the update's base for older
+// patch releases of its minor: those the update supersedes. A pull request counts as the
+// tracker's when its branch is upstream/vX.Y.Z and its body carries the tracker's marker.
+func (o Options) olderPullRequests(ctx context.Context, u Update) ([]github.PullRequest, error) {
+	open, err := o.PullRequests.OpenPullRequestsInto(ctx, u.Base)
+	if err != nil {
+		return nil, err
+	}
+	var older []github.PullRequest
+	for _, p := range open {
+		v, ok := strings.CutPrefix(headBranch(p.Head), BranchPrefix)
+		if !ok || p.Number == u.PullRequest || !semver.IsValid(v) || detect.MinorOf(v) != u.Minor ||
+			semver.Compare(v, u.To) >= 0 || markerRE.FindStringSubmatch(p.Body) == nil {
+			continue
+		}
+		older = append(older, p)
+	}
+	return older, nil
+}
+
+// headBranch is the branch of an "owner:branch" head.
+func headBranch(head string) string {
+	if _, branch, ok := strings.Cut(head, ":"); ok {
+		return branch
+	}
+	return head
+}
+
+// supersede comments on and closes the tracker's pull requests for older patch releases,
+// once the update has a pull request of its own. One a person has pushed to stays open.
+func (o Options) supersede(ctx context.Context, r *repo, heads map[string]string, u *Update) error {
+	if u.PullRequest == 0 || o.PullRequests == nil {
+		return nil
+	}
+	older, err := o.olderPullRequests(ctx, *u)
+	if err != nil {
+		return err
+	}
+	for _, p := range older {
+		branch := headBranch(p.Head)
+		if _, ok := heads[branch]; ok {
+			foreign, err := r.foreignAuthors(ctx, u.Base, branch)
+			if err != nil {
+				return err
+			}
+			if len(foreign) > 0 {
+				o.logf("%s: #%d (%s) is superseded by #%d but has commits by %s; left open for them", u.Minor, p.Number, branch, u.PullRequest, strings.Join(foreign, ", "))
+				continue
+			}
+		}
+		v := strings.TrimPrefix(branch, BranchPrefix)
+		note := fmt.Sprintf("Superseded by #%d: Kubernetes %s is out, and that pull request moves `%s` from %s straight to it. Closing this one for %s; its branch `%s` is left as it is.",
+			u.PullRequest, u.To, u.Base, u.From, v, branch)
+		if err := o.PullRequests.Comment(ctx, p.Number, note); err != nil {
+			return err
+		}
+		if _, err := o.PullRequests.SetPullRequestState(ctx, p.Number, "closed"); err != nil {
+			return err
+		}
+		u.Superseded = append(u.Superseded, p.Number)
+		o.logf("%s: closed #%d for %s, superseded by #%d", u.Minor, p.Number, v, u.PullRequest)
+	}
+	return nil
 }
 
 // plan says in words what act would do.
-func (o Options) plan(u Update, remoteHead string, pr github.PullRequest, found bool) string {
+func (o Options) plan(u Update, remoteHead string, pr github.PullRequest, found bool, closed *github.PullRequest) string {
 	var steps []string
 	for _, s := range o.Steps {
 		steps = append(steps, s.Name)
@@ -290,10 +433,21 @@ func (o Options) plan(u Update, remoteHead string, pr github.PullRequest, found 
 	switch {
 	case found:
 		what += fmt.Sprintf(", and refresh pull request #%d", pr.Number)
+	case closed != nil && !closed.Merged:
+		what += fmt.Sprintf(", and reopen and refresh the closed pull request #%d", closed.Number)
+	case closed != nil:
+		what += fmt.Sprintf(", and open a pull request in place of the merged #%d", closed.Number)
 	case o.PullRequests == nil:
 		what += ", and open a pull request unless one is open (not checked: no GitHub client)"
 	default:
 		what += ", and open a pull request"
+	}
+	if len(u.Superseded) > 0 {
+		var ns []string
+		for _, n := range u.Superseded {
+			ns = append(ns, fmt.Sprintf("#%d", n))
+		}
+		what += "; then close " + strings.Join(ns, ", ") + " for older patch releases as superseded"
 	}
 	return what
 }
@@ -326,7 +480,7 @@ func contains(s []string, v string) bool {
 }
 
 // act makes the branch, runs the steps, pushes and opens or refreshes the pull request.
-func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock, d detect.Minor, remoteHead string, pr github.PullRequest, found bool, start time.Time) (Update, error) {
+func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock, d detect.Minor, remoteHead string, pr github.PullRequest, found bool, closed *github.PullRequest, start time.Time) (Update, error) {
 	if err := r.startBranch(ctx, u.Branch, u.Base); err != nil {
 		return u, err
 	}
@@ -424,6 +578,24 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 	}
 	u.Steps, u.NeedsHuman = results, len(needs) > 0
 
+	// Reopen before pushing: GitHub reopens a pull request only while its branch is where
+	// the pull request last saw it.
+	reopened := false
+	if closed != nil {
+		if !closed.Merged {
+			p, err := o.PullRequests.SetPullRequestState(ctx, closed.Number, "open")
+			if err == nil {
+				pr, found, reopened = p, true, true
+				o.logf("%s: reopened pull request #%d", d.Minor, p.Number)
+			} else {
+				o.logf("%s: pull request #%d could not be reopened (%v); opening a new one", d.Minor, closed.Number, err)
+			}
+		}
+		if !reopened {
+			u.Replaced = closed.Number
+		}
+	}
+
 	if changed {
 		if err := r.push(ctx, u.Branch, remoteHead); err != nil {
 			return u, err
@@ -439,11 +611,14 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 	errors.As(applyErr, &applyError)
 	body := renderBody(bodyInput{
 		From: from, To: to, Base: u.Base, Entry: entry, LockDiff: lockDiff, Notes: d.Notes,
-		ApplyErr: applyError, Steps: results, Tree: tree, NeedsWhy: needs,
+		ApplyErr: applyError, Steps: results, Tree: tree, NeedsWhy: needs, Replaces: u.Replaced,
 	})
 	if found {
 		pr, err = o.PullRequests.UpdatePullRequest(ctx, pr.Number, title(to), body)
 		u.Action = Updated
+		if reopened {
+			u.Action = Reopened
+		}
 	} else {
 		pr, err = o.PullRequests.CreatePullRequest(ctx, github.NewPullRequest{Head: u.Branch, Base: u.Base, Title: title(to), Body: body})
 		u.Action = Opened
@@ -452,10 +627,18 @@ func (o Options) act(ctx context.Context, r *repo, u Update, from *upstream.Lock
 		return u, err
 	}
 	u.PullRequest, u.URL = pr.Number, pr.HTMLURL
-	if u.NeedsHuman && !contains(pr.Labels, NeedsHuman) {
+	// The label says what the latest run found: on when a person is needed, off again once
+	// the patches apply and the steps pass.
+	switch labelled := contains(pr.Labels, NeedsHuman); {
+	case u.NeedsHuman && !labelled:
 		if err := o.PullRequests.AddLabels(ctx, pr.Number, NeedsHuman); err != nil {
 			return u, err
 		}
+	case !u.NeedsHuman && labelled:
+		if err := o.PullRequests.RemoveLabel(ctx, pr.Number, NeedsHuman); err != nil {
+			return u, err
+		}
+		o.logf("%s: %s no longer needs a person; label %s removed from #%d", d.Minor, u.Branch, NeedsHuman, pr.Number)
 	}
 	u.Elapsed = time.Since(start)
 	o.logf("%s: pull request #%d %s (%s after detection started)", d.Minor, pr.Number, u.Action, u.Elapsed.Round(time.Millisecond))

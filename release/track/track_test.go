@@ -3,6 +3,8 @@ package track_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -473,5 +475,272 @@ func TestConfigFromEnvActsThroughTheGitHubClient(t *testing.T) {
 	_, err = track.ConfigFromEnv(func(k string) string { return env[k] }).Complete(context.Background(), &log)
 	if err == nil || !strings.Contains(err.Error(), "owner/name") {
 		t.Errorf("a repository without owner: %v", err)
+	}
+}
+
+// serve adds a made-up patch release to the proxy and to kubernetes/kubernetes' releases.
+func (w *world) serve(t *testing.T, patch string) {
+	t.Helper()
+	w.proxy.Add(
+		upstreamtest.Mod{Path: "k8s.io/kubernetes", Version: "v1.37." + patch, Files: map[string]string{
+			"go.mod": kubernetesGoMod, "pkg/server/server.go": kubernetesServer("v1.37." + patch),
+		}},
+		upstreamtest.Mod{Path: "k8s.io/api", Version: "v0.37." + patch, Files: map[string]string{
+			"core/core.go": apiCore("Pod", "v0.37."+patch),
+		}},
+		upstreamtest.Mod{Path: "k8s.io/client-go", Version: "v0.37." + patch},
+	)
+	admin, err := gh.NewClient(nil).WithAuthToken(token).WithEnterpriseURLs(w.fake.APIURL(), w.fake.UploadURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin.Repositories.CreateRelease(context.Background(), "kubernetes", "kubernetes", &gh.RepositoryRelease{TagName: gh.Ptr("v1.37." + patch)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pushToMain commits files on main as a person would.
+func (w *world) pushToMain(t *testing.T, subject string, files map[string]string) {
+	t.Helper()
+	seed := t.TempDir()
+	gitIn(t, seed, "clone", "--quiet", w.remote, ".")
+	for name, content := range files {
+		write(t, filepath.Join(seed, name), content)
+	}
+	gitIn(t, seed, "add", ".")
+	gitIn(t, seed, "commit", "--quiet", "-m", subject)
+	gitIn(t, seed, "push", "--quiet", "origin", "main")
+}
+
+// pushToBranch commits a file on a branch as a person would.
+func (w *world) pushToBranch(t *testing.T, branch string) {
+	t.Helper()
+	work := t.TempDir()
+	gitIn(t, work, "clone", "--quiet", "--branch", branch, w.remote, ".")
+	write(t, filepath.Join(work, "NOTES"), "working on it\n")
+	gitIn(t, work, "add", "NOTES")
+	gitIn(t, work, "commit", "--quiet", "-m", "wip")
+	gitIn(t, work, "push", "--quiet", "origin", branch)
+}
+
+func (w *world) allPulls(t *testing.T) []githubfake.PullRequest {
+	return w.fake.PullRequests("distro-io", "distro")
+}
+
+// A pull request a person closed is their answer: the version is left alone, run after run,
+// until they reopen it or ask the tracker to (Reopen), which reopens the same pull request.
+func TestClosedPullRequestIsLeftAloneUntilReopenIsAsked(t *testing.T) {
+	w := newWorld(t, "Pod")
+	var log bytes.Buffer
+	o := w.options(t, &log)
+	first := w.run(t, o).Updates[0]
+	if _, err := w.pulls.SetPullRequestState(context.Background(), first.PullRequest, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	pushed := w.head(t, branch)
+
+	for i := 0; i < 2; i++ {
+		log.Reset()
+		u := w.run(t, o).Updates[0]
+		if u.Action != track.Declined || u.PullRequest != first.PullRequest || u.Pushed || len(u.Steps) != 0 {
+			t.Fatalf("run %d after closing: %+v\n%s", i, u, log.String())
+		}
+		mustContain(t, "log", log.String(), "was closed without merging; left alone", "--reopen")
+	}
+	if pr := w.onePull(t); pr.State != "closed" || w.head(t, branch) != pushed {
+		t.Errorf("a declined version was touched: %+v", pr)
+	}
+	var summary bytes.Buffer
+	(track.Report{Updates: []track.Update{{Minor: "1.37", Action: track.Declined, From: "v1.37.2", To: "v1.37.3", Branch: branch, PullRequest: 1}}}).WriteSummary(&summary)
+	mustContain(t, "summary", summary.String(), "1.37: declined v1.37.2 → v1.37.3 on upstream/v1.37.3, pull request #1")
+
+	// Asked to, a dry run says it would reopen; a real run reopens the same pull request.
+	o.Reopen = true
+	o.DryRun = true
+	if u := w.run(t, o).Updates[0]; u.Action != track.WouldAct || !strings.Contains(u.Plan, "reopen and refresh the closed pull request #1") {
+		t.Errorf("dry run with Reopen: %+v", u)
+	}
+	o.DryRun = false
+	log.Reset()
+	u := w.run(t, o).Updates[0]
+	if u.Action != track.Reopened || u.PullRequest != first.PullRequest || u.Replaced != 0 || len(u.Steps) == 0 {
+		t.Fatalf("reopen: %+v\n%s", u, log.String())
+	}
+	if pr := w.onePull(t); pr.State != "open" || !strings.Contains(pr.Body, "| build | passed |") {
+		t.Errorf("reopened pull request: %+v", pr)
+	}
+	// Open again, it is refreshed as usual.
+	o.Reopen = false
+	if u := w.run(t, o).Updates[0]; u.Action != track.Current {
+		t.Errorf("run after reopening: %+v", u)
+	}
+}
+
+// refusesReopen is GitHub refusing to reopen (the branch was deleted and pushed again).
+type refusesReopen struct{ *github.Client }
+
+func (r refusesReopen) SetPullRequestState(ctx context.Context, number int, state string) (github.PullRequest, error) {
+	if state == "open" {
+		return github.PullRequest{}, errors.New("state cannot be changed. The upstream/v1.37.3 branch was force-pushed or recreated.")
+	}
+	return r.Client.SetPullRequestState(ctx, number, state)
+}
+
+// When GitHub will not reopen the closed pull request, or it was merged, Reopen opens a
+// fresh one that names it.
+func TestReopenOpensAFreshPullRequestWhenGitHubWillNot(t *testing.T) {
+	w := newWorld(t, "Pod")
+	var log bytes.Buffer
+	o := w.options(t, &log)
+	first := w.run(t, o).Updates[0]
+	if _, err := w.pulls.SetPullRequestState(context.Background(), first.PullRequest, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	o.Reopen = true
+	o.PullRequests = refusesReopen{w.pulls}
+	u := w.run(t, o).Updates[0]
+	if u.Action != track.Opened || u.Replaced != first.PullRequest || u.PullRequest == first.PullRequest {
+		t.Fatalf("fresh pull request: %+v\n%s", u, log.String())
+	}
+	prs := w.allPulls(t)
+	if len(prs) != 2 || prs[0].State != "closed" || prs[1].State != "open" {
+		t.Fatalf("pull requests: %+v", prs)
+	}
+	mustContain(t, "body", prs[1].Body, "Opened in place of #1, which was closed and could not be reopened.")
+
+	// A merged one (someone reverted it on main since) is declined too, and with Reopen
+	// replaced without trying to reopen it.
+	admin, _ := gh.NewClient(nil).WithAuthToken(token).WithEnterpriseURLs(w.fake.APIURL(), w.fake.UploadURL())
+	if _, _, err := admin.PullRequests.Merge(context.Background(), "distro-io", "distro", u.PullRequest, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	o.Reopen = false
+	log.Reset()
+	if u := w.run(t, o).Updates[0]; u.Action != track.Declined || u.PullRequest != prs[1].Number {
+		t.Errorf("after a merge: %+v", u)
+	}
+	mustContain(t, "log", log.String(), "was merged, yet main is still at v1.37.2; left alone")
+	o.Reopen = true
+	if u := w.run(t, o).Updates[0]; u.Action != track.Opened || u.Replaced != prs[1].Number {
+		t.Errorf("reopen after a merge: %+v", u)
+	}
+	if prs := w.allPulls(t); len(prs) != 3 || prs[2].State != "open" {
+		t.Errorf("pull requests: %+v", prs)
+	}
+}
+
+// A newer patch release supersedes the open pull request of the older one: the new pull
+// request is opened, the old one commented on and closed, its branch kept.
+func TestNewerPatchSupersedesTheOlderPullRequest(t *testing.T) {
+	w := newWorld(t, "Pod")
+	var log bytes.Buffer
+	o := w.options(t, &log)
+	old := w.run(t, o).Updates[0]
+	oldHead := w.head(t, branch)
+
+	w.serve(t, "4")
+	dry := o
+	dry.DryRun = true
+	if u := w.run(t, dry).Updates[0]; u.To != "v1.37.4" || !strings.Contains(u.Plan, "then close #1 for older patch releases as superseded") {
+		t.Errorf("dry run: %+v", u)
+	}
+	if prs := w.allPulls(t); len(prs) != 1 || prs[0].State != "open" {
+		t.Fatalf("a dry run changed pull requests: %+v", prs)
+	}
+
+	log.Reset()
+	u := w.run(t, o).Updates[0]
+	if u.Action != track.Opened || u.To != "v1.37.4" || u.Branch != "upstream/v1.37.4" || len(u.Superseded) != 1 || u.Superseded[0] != old.PullRequest {
+		t.Fatalf("update: %+v\n%s", u, log.String())
+	}
+	prs := w.allPulls(t)
+	if len(prs) != 2 {
+		t.Fatalf("pull requests: %+v", prs)
+	}
+	gone, fresh := prs[0], prs[1]
+	if gone.State != "closed" || gone.Merged || len(gone.Comments) != 1 || fresh.State != "open" || fresh.Head != "distro-io:upstream/v1.37.4" {
+		t.Fatalf("pull requests: %+v", prs)
+	}
+	mustContain(t, "comment", gone.Comments[0], fmt.Sprintf("Superseded by #%d: Kubernetes v1.37.4 is out", fresh.Number), "`upstream/v1.37.3` is left as it is")
+	if w.head(t, branch) != oldHead {
+		t.Error("the superseded branch was changed")
+	}
+	var summary bytes.Buffer
+	(track.Report{Updates: []track.Update{u}}).WriteSummary(&summary)
+	mustContain(t, "summary", summary.String(), "closed superseded #1")
+
+	// Nothing more happens to it on the next run.
+	if u := w.run(t, o).Updates[0]; u.Action != track.Current || len(u.Superseded) != 0 {
+		t.Errorf("next run: %+v", u)
+	}
+	if prs := w.allPulls(t); len(prs[0].Comments) != 1 {
+		t.Errorf("commented again: %+v", prs[0])
+	}
+}
+
+// An older pull request a person has pushed to is theirs: it is not closed.
+func TestSupersededPullRequestWithAPersonsCommitsStaysOpen(t *testing.T) {
+	w := newWorld(t, "Pod")
+	var log bytes.Buffer
+	o := w.options(t, &log)
+	w.run(t, o)
+	w.pushToBranch(t, branch)
+	w.serve(t, "4")
+	log.Reset()
+	u := w.run(t, o).Updates[0]
+	if u.Action != track.Opened || u.To != "v1.37.4" || len(u.Superseded) != 0 {
+		t.Fatalf("update: %+v", u)
+	}
+	if prs := w.allPulls(t); len(prs) != 2 || prs[0].State != "open" || len(prs[0].Comments) != 0 {
+		t.Errorf("pull requests: %+v", prs)
+	}
+	mustContain(t, "log", log.String(), "has commits by person@example.com; left open for them")
+}
+
+// newFilePatch returns a git format-patch adding one file.
+func newFilePatch(t *testing.T, file, content, subject string) string {
+	dir := t.TempDir()
+	gitIn(t, dir, "init", "--quiet")
+	gitIn(t, dir, "commit", "--quiet", "--allow-empty", "-m", "upstream")
+	write(t, filepath.Join(dir, file), content)
+	gitIn(t, dir, "add", ".")
+	gitIn(t, dir, "commit", "--quiet", "-m", subject+"\n\nWhy: the test says so.")
+	return gitIn(t, dir, "format-patch", "-1", "--stdout")
+}
+
+// Once the patch set applies again (a person reworked the patch on main), the next run
+// rebuilds the branch and takes the needs-human label off.
+func TestNeedsHumanLabelGoesWhenThePatchesApplyAgain(t *testing.T) {
+	w := newWorld(t, "PodV2")
+	var log bytes.Buffer
+	o := w.options(t, &log)
+	first := w.run(t, o).Updates[0]
+	if pr := w.onePull(t); !first.NeedsHuman || len(pr.Labels) != 1 {
+		t.Fatalf("conflict: %+v %+v", first, pr)
+	}
+
+	w.pushToMain(t, "patches: mark the api group in a file of its own", map[string]string{
+		apiPatch: newFilePatch(t, "core/patched.go", "package core\n\n// Patched says distro changed this group.\nconst Patched = true\n", "core: mark the group patched"),
+	})
+	log.Reset()
+	u := w.run(t, o).Updates[0]
+	if u.Action != track.Updated || u.NeedsHuman || !u.Pushed || u.PullRequest != first.PullRequest {
+		t.Fatalf("after the fix: %+v\n%s", u, log.String())
+	}
+	pr := w.onePull(t)
+	if len(pr.Labels) != 0 || strings.Contains(pr.Body, "Needs a person") {
+		t.Errorf("still marked for a person: %+v", pr)
+	}
+	mustContain(t, "body", pr.Body, "| patches | passed |", "| build | passed |", "k8s.io/api@v0.37.3: 1 patches applied")
+	mustContain(t, "log", log.String(), "label needs-human removed from #1")
+
+	// And back on when it breaks again.
+	o.Steps = steps("echo FAIL; exit 1")
+	o.Rerun = true
+	if u := w.run(t, o).Updates[0]; !u.NeedsHuman {
+		t.Errorf("failing rerun: %+v", u)
+	}
+	if pr := w.onePull(t); len(pr.Labels) != 1 || pr.Labels[0] != track.NeedsHuman {
+		t.Errorf("labels after a failing rerun: %q", pr.Labels)
 	}
 }

@@ -35,6 +35,7 @@ func main() {
 	fs.StringVar(&c.UploadURL, "github-upload-url", env.UploadURL, "GitHub Enterprise upload URL [TRACK_GITHUB_UPLOAD_URL]")
 	fs.StringVar(&c.WorkDir, "work-dir", env.WorkDir, "directory for the work clone (default: a temporary one, removed) [TRACK_WORK_DIR]")
 	fs.BoolVar(&c.Rerun, "rerun", env.Rerun, "run the steps again even when branch and pull request are current [TRACK_RERUN]")
+	fs.BoolVar(&c.Reopen, "reopen", env.Reopen, "take up again a version whose pull request was closed: reopen it (or open a fresh one) [TRACK_REOPEN]")
 	fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "unexpected arguments: %q\n", fs.Args())
