@@ -6,16 +6,21 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/distro-io/distro/release/bench/buildbench"
 	"github.com/distro-io/distro/release/bench/serverbench"
+	"github.com/distro-io/distro/release/bench/trackbench"
 	"github.com/distro-io/distro/release/build"
 	"github.com/distro-io/distro/release/patchset"
+	"github.com/distro-io/distro/release/track"
 	"github.com/distro-io/distro/release/upstream"
 )
 
@@ -88,6 +93,65 @@ func (Bench) Server(ctx context.Context) error {
 		Binary: distPath, Runs: runs, Idle: idle, Objects: objects, Clients: clients,
 		EtcdBinary: os.Getenv("ETCD_BINARY"), Scratch: scratch, Log: os.Stderr,
 	}, os.Stdout)
+}
+
+// Track measures `mage upstream:track` from detection to the pull request opened for a
+// one-patch bump, BENCH_RUNS times (default 1, as each run compiles every Kubernetes
+// package anew and runs the whole test suite). Upstream and GitHub are stand-ins: a
+// local module proxy serves a made-up next patch release (the locked modules re-versioned,
+// so the patches apply) in front of the module cache and GOPROXY, and GitHub is the
+// in-process fake. The rest is real: a work clone of HEAD (committed changes only) pushed
+// to a local bare repository, upstream.lock, go.mod and go.sum moved, patches re-applied,
+// then mage build, mage test and conformance:quick (when the target exists) with the
+// machine's warm build cache. BENCH_TRACK_DIR keeps the scratch directory there (its
+// module cache is then reused); otherwise a temporary one is removed.
+func (Bench) Track(ctx context.Context) error {
+	runs, err := envInt("BENCH_RUNS", 1)
+	if err != nil {
+		return err
+	}
+	scratch := os.Getenv("BENCH_TRACK_DIR")
+	if scratch == "" {
+		if scratch, err = os.MkdirTemp("", "bench-track-"); err != nil {
+			return err
+		}
+		defer removeTree(scratch)
+	} else if scratch, err = filepath.Abs(scratch); err != nil {
+		return err
+	}
+	goEnv := func(name string) (string, error) {
+		out, err := exec.CommandContext(ctx, "go", "env", name).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	modCache, err := goEnv("GOMODCACHE")
+	if err != nil {
+		return err
+	}
+	proxy, err := goEnv("GOPROXY")
+	if err != nil {
+		return err
+	}
+	noSumDB, err := goEnv("GONOSUMDB")
+	if err != nil {
+		return err
+	}
+	_, err = trackbench.Run(ctx, trackbench.Options{
+		RepoDir: ".", Runs: runs, Scratch: scratch,
+		Fallback: "file://" + filepath.ToSlash(filepath.Join(modCache, "cache", "download")) + "," + proxy,
+		NoSumDB:  noSumDB, Steps: track.MageSteps(), Log: os.Stderr,
+	}, os.Stdout)
+	return err
+}
+
+// removeTree deletes a scratch directory, module cache files (read-only) included.
+func removeTree(dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
 }
 
 func envInt(name string, def int) (int, error) {
