@@ -32,12 +32,15 @@ const (
 	RoleLinked = "linked"
 	// RolePayload is built into a separate executable shipped inside the binary.
 	RolePayload = "payload"
+	// RoleImage is built into a container image shipped in the airgap image archive (CoreDNS,
+	// for example); it is built with its own go.mod, so go.mod need not require it.
+	RoleImage = "image"
 	// RoleTest is built only for the tests (an etcd to run the server against, for example)
 	// and never ships; go.mod need not require it.
 	RoleTest = "test"
 )
 
-var roles = []string{RoleKubernetes, RoleStaging, RoleLinked, RolePayload, RoleTest}
+var roles = []string{RoleKubernetes, RoleStaging, RoleLinked, RolePayload, RoleImage, RoleTest}
 
 // DefaultHeader is written above the lock's data when a Lock carries no header of its own.
 const DefaultHeader = `# upstream.lock: every upstream source distro is built from, pinned by Go module
@@ -49,6 +52,7 @@ const DefaultHeader = `# upstream.lock: every upstream source distro is built fr
 #       staging     a k8s.io/* staging module of that tree, same release
 #       linked      linked into the distro binary
 #       payload     built into a separate executable shipped inside the binary
+#       image       built into a container image shipped in the airgap image archive
 #       test        built only for the tests, never shipped
 `
 

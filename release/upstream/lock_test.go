@@ -196,25 +196,34 @@ func TestWriteWithoutHeaderUsesDefault(t *testing.T) {
 	}
 }
 
-func TestTestRoleIsAcceptedAndNotRequiredByGoMod(t *testing.T) {
-	data := validLock + "  - path: go.etcd.io/etcd/server/v3\n    version: v3.7.3\n    sum: " + sumC + "\n    role: test\n"
-	lock, err := Parse("upstream.lock", []byte(data))
-	if err != nil {
-		t.Fatalf("a lock with a test module does not load: %v", err)
-	}
-	if m := lock.ByRole(RoleTest); len(m) != 1 || m[0].Path != "go.etcd.io/etcd/server/v3" {
-		t.Errorf("ByRole(test) = %+v", m)
-	}
-	goMod := filepath.Join(t.TempDir(), "go.mod")
-	os.WriteFile(goMod, []byte("module example.com/distro\n\ngo 1.22\n\nrequire (\n\tk8s.io/kubernetes v1.37.2\n\tgithub.com/k3s-io/kine v0.17.5\n)\n\nreplace k8s.io/api => k8s.io/api v0.37.2\n"), 0o644)
-	if err := CheckGoMod(lock, goMod); err != nil {
-		t.Errorf("go.mod without the test module was refused: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "upstream.lock")
-	if err := lock.Write(out); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(out); !strings.Contains(string(got), "    role: test\n") || !strings.Contains(DefaultHeader, "test ") {
-		t.Errorf("written lock or default header lacks the test role:\n%s", got)
+// Test and image modules are built with their own go.mod (or not shipped at all): the lock
+// takes them, and go.mod need not require them.
+func TestRolesGoModNeedNotRequire(t *testing.T) {
+	for _, tc := range []struct{ role, path, version string }{
+		{RoleTest, "go.etcd.io/etcd/server/v3", "v3.7.3"},
+		{RoleImage, "github.com/coredns/coredns", "v1.15.0"},
+	} {
+		t.Run(tc.role, func(t *testing.T) {
+			data := validLock + "  - path: " + tc.path + "\n    version: " + tc.version + "\n    sum: " + sumC + "\n    role: " + tc.role + "\n"
+			lock, err := Parse("upstream.lock", []byte(data))
+			if err != nil {
+				t.Fatalf("a lock with a %s module does not load: %v", tc.role, err)
+			}
+			if m := lock.ByRole(tc.role); len(m) != 1 || m[0].Path != tc.path {
+				t.Errorf("ByRole(%s) = %+v", tc.role, m)
+			}
+			goMod := filepath.Join(t.TempDir(), "go.mod")
+			os.WriteFile(goMod, []byte("module example.com/distro\n\ngo 1.22\n\nrequire (\n\tk8s.io/kubernetes v1.37.2\n\tgithub.com/k3s-io/kine v0.17.5\n)\n\nreplace k8s.io/api => k8s.io/api v0.37.2\n"), 0o644)
+			if err := CheckGoMod(lock, goMod); err != nil {
+				t.Errorf("go.mod without the %s module was refused: %v", tc.role, err)
+			}
+			out := filepath.Join(t.TempDir(), "upstream.lock")
+			if err := lock.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(out); !strings.Contains(string(got), "    role: "+tc.role+"\n") || !strings.Contains(DefaultHeader, "#       "+tc.role+" ") {
+				t.Errorf("written lock or default header lacks the %s role:\n%s", tc.role, got)
+			}
+		})
 	}
 }

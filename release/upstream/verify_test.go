@@ -86,6 +86,27 @@ func TestChangedSumInLockIsRefused(t *testing.T) {
 	}
 }
 
+// Verifying downloads and hashes a module's zip and never builds it: a linked module whose
+// root package imports something unavailable (flannel's root imports a cloud SDK the proxy
+// refuses, while distro links only its sub-packages) verifies all the same.
+func TestLinkedModuleIsVerifiedWithoutBuildingIt(t *testing.T) {
+	proxy, lock := fakeUpstream(t)
+	mod := upstreamtest.Mod{Path: "example.com/net", Version: "v0.28.10", Files: map[string]string{
+		"go.mod":               "module example.com/net\n\ngo 1.22\n\nrequire example.com/refused/sdk v1.0.0\n",
+		"main.go":              "package main\n\nimport _ \"example.com/refused/sdk\"\n\nfunc main() {}\n",
+		"pkg/backend/vxlan.go": "package backend\n",
+	}}
+	proxy.Add(mod)
+	lock.Modules = append(lock.Modules, upstream.Module{Path: mod.Path, Version: mod.Version, Sum: proxy.Sum(mod.Path, mod.Version), Role: upstream.RoleLinked})
+	var out bytes.Buffer
+	if err := upstream.Report(&out, upstream.VerifyEach(context.Background(), lock, upstream.Options{Env: proxy.Env()})); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "ok    linked    example.com/net@v0.28.10 ") {
+		t.Errorf("report lacks the linked module:\n%s", out.String())
+	}
+}
+
 func TestTamperedZipInProxyIsRefused(t *testing.T) {
 	proxy, lock := fakeUpstream(t)
 	proxy.Add(upstreamtest.Mod{Path: "k8s.io/client-go", Version: "v0.37.2", Files: map[string]string{"evil.go": "package lib\n"}})
