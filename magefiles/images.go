@@ -19,8 +19,9 @@ import (
 type Images mg.Namespace
 
 // Build builds the pause image from the Kubernetes source upstream.lock pins (gcc, static) and
-// writes dist/distro-airgap-images-amd64.tar.zst and dist/distro-images.txt. Compiled binaries
-// are cached in $HOME/.cache/distro/images by a hash of their inputs.
+// the CoreDNS image from its locked module (go, static, outside distro's go.mod), and writes
+// dist/distro-airgap-images-amd64.tar.zst and dist/distro-images.txt. Compiled binaries are
+// cached in $HOME/.cache/distro/images by a hash of their inputs.
 func (Images) Build(ctx context.Context) error {
 	lock, err := upstream.Load(upstreamLock)
 	if err != nil {

@@ -33,7 +33,11 @@ func Airgap(ctx context.Context, opts AirgapOptions) ([]Named, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs := []Named{pause}
+	coredns, err := coreDNSFromLock(ctx, opts.Lock, opts.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	imgs := []Named{pause, coredns}
 	if err := WriteArchiveFile(filepath.Join(opts.DistDir, stepimages.Archive), imgs); err != nil {
 		return nil, err
 	}
@@ -41,6 +45,19 @@ func Airgap(ctx context.Context, opts AirgapOptions) ([]Named, error) {
 		return nil, err
 	}
 	return imgs, nil
+}
+
+// coreDNSFromLock builds CoreDNS from the module the lock pins with role image.
+func coreDNSFromLock(ctx context.Context, lock *upstream.Lock, cacheDir string) (Named, error) {
+	m, ok := lock.Find(CoreDNSModule)
+	if !ok || m.Role != upstream.RoleImage {
+		return Named{}, fmt.Errorf("upstream.lock has no module %s with role %s", CoreDNSModule, upstream.RoleImage)
+	}
+	dir, err := ModuleDir(ctx, m)
+	if err != nil {
+		return Named{}, err
+	}
+	return CoreDNS(ctx, CoreDNSOptions{Dir: dir, Version: m.Version, Sum: m.Sum, CacheDir: cacheDir})
 }
 
 // ModuleDir returns the source dir of m from the module cache, downloading it through the go

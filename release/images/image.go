@@ -1,6 +1,7 @@
 // Package images builds the container images distro ships instead of pulling them (the pause
-// image from upstream's source) and writes them as archives containerd imports at node start.
-// Every output is reproducible: fixed times, sorted entries, no build-host paths.
+// image from upstream's source, CoreDNS from its locked module) and writes them as archives
+// containerd imports at node start. Every output is reproducible: fixed times, sorted
+// entries, no build-host paths.
 package images
 
 import (
@@ -28,17 +29,18 @@ type Named struct {
 var epoch = time.Unix(0, 0).UTC()
 
 // singleFileImage is a scratch image for linux/amd64 holding one executable at /<name>, as an
-// OCI image with one gzip layer.
-func singleFileImage(name string, content []byte, cfg v1.Config) (v1.Image, error) {
+// OCI image with one gzip layer. pax are the file's PAX records (extended attributes, for one).
+func singleFileImage(name string, content []byte, pax map[string]string, cfg v1.Config) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{
-		Typeflag: tar.TypeReg,
-		Name:     name,
-		Mode:     0o755,
-		Size:     int64(len(content)),
-		ModTime:  epoch,
-		Format:   tar.FormatPAX,
+		Typeflag:   tar.TypeReg,
+		Name:       name,
+		Mode:       0o755,
+		Size:       int64(len(content)),
+		ModTime:    epoch,
+		Format:     tar.FormatPAX,
+		PAXRecords: pax,
 	}); err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func TestPauseImage(t *testing.T) {
 	if len(layers) != 1 {
 		t.Fatalf("%d layers, want 1", len(layers))
 	}
-	bin := fileInLayer(t, layers[0], "pause")
+	_, bin := entryInLayer(t, layers[0], "pause")
 
 	f, err := elf.NewFile(bytes.NewReader(bin))
 	if err != nil {
@@ -115,42 +115,12 @@ func TestPauseImage(t *testing.T) {
 	}
 }
 
-// fileInLayer returns the content of the one regular file the layer must hold.
-func fileInLayer(t *testing.T, l interface {
-	Uncompressed() (io.ReadCloser, error)
-}, want string) []byte {
-	t.Helper()
-	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	var content []byte
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Name != want || h.Typeflag != tar.TypeReg || h.Mode&0o111 == 0 {
-			t.Fatalf("layer holds %s (mode %o, type %c), want only the executable %s", h.Name, h.Mode, h.Typeflag, want)
-		}
-		if content, err = io.ReadAll(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if content == nil {
-		t.Fatalf("layer holds no %s", want)
-	}
-	return content
-}
-
-// Two builds from empty caches, so gcc runs twice, give the same archive bytes.
+// Two builds from empty caches, so gcc and the go command run twice, give the same archive
+// bytes.
 func TestAirgapIsReproducible(t *testing.T) {
+	needGo(t)
 	ctx := context.Background()
+	want := []string{distroimages.CoreDNS, distroimages.Pause}
 	var archives [2][]byte
 	for i := range archives {
 		dist := t.TempDir()
@@ -169,18 +139,18 @@ func TestAirgapIsReproducible(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(list) != distroimages.Pause+"\n" {
-			t.Errorf("image list %q, want the pause image alone", list)
+		if string(list) != strings.Join(want, "\n")+"\n" {
+			t.Errorf("image list %q, want %q", list, want)
 		}
 		entries, err := os.ReadDir(cache)
-		if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "pause-") {
-			t.Errorf("cache holds %v (%v), want one pause binary", entries, err)
+		if err != nil || len(entries) != 2 || !strings.HasPrefix(entries[0].Name(), "coredns-") || !strings.HasPrefix(entries[1].Name(), "pause-") {
+			t.Errorf("cache holds %v (%v), want one coredns and one pause binary", entries, err)
 		}
 	}
 	if !bytes.Equal(archives[0], archives[1]) {
 		t.Fatal("two builds of the airgap archive differ")
 	}
-	// The compressed archive holds an OCI layout naming the image for containerd.
+	// The compressed archive holds an OCI layout naming the images for containerd.
 	path := filepath.Join(t.TempDir(), "a.tar.zst")
 	if err := os.WriteFile(path, archives[0], 0o644); err != nil {
 		t.Fatal(err)
@@ -199,10 +169,15 @@ func TestAirgapIsReproducible(t *testing.T) {
 	if err := json.Unmarshal(index, &idx); err != nil {
 		t.Fatal(err)
 	}
-	if len(idx.Manifests) != 1 || idx.Manifests[0].Annotations["io.containerd.image.name"] != distroimages.Pause {
-		t.Fatalf("index.json %s does not name %s", index, distroimages.Pause)
+	if len(idx.Manifests) != len(want) {
+		t.Fatalf("index.json %s names %d images, want %d", index, len(idx.Manifests), len(want))
 	}
-	readEntry(t, data, "blobs/sha256/"+strings.TrimPrefix(idx.Manifests[0].Digest, "sha256:"))
+	for i, m := range idx.Manifests {
+		if got := m.Annotations["io.containerd.image.name"]; got != want[i] {
+			t.Errorf("index.json names %s, want %s", got, want[i])
+		}
+		readEntry(t, data, "blobs/sha256/"+strings.TrimPrefix(m.Digest, "sha256:"))
+	}
 	readEntry(t, data, "oci-layout")
 }
 
