@@ -153,7 +153,7 @@ func Generate(in Input) (*cdx.BOM, error) {
 		return c
 	}
 	for _, d := range in.Info.Deps {
-		c := add(d.Path, d.Version)
+		c := add(d.Path, linkedVersion(d))
 		if d.Sum != "" {
 			addProp(c, PropGoSum, d.Sum)
 		}
@@ -205,6 +205,26 @@ func Encode(bom *cdx.BOM) ([]byte, error) {
 		return nil, fmt.Errorf("encoding the SBOM: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// linkedVersion is the version of a module's code in the binary. A module required at
+// one version and replaced by another version of itself (go.mod pins every staging module
+// that way: Kubernetes requires them at v0.0.0) links the replacement. A patched tree,
+// build/src/<path>@<version>, links the version it was made from; other directory
+// replacements keep the required version.
+func linkedVersion(d *debug.Module) string {
+	r := d.Replace
+	switch {
+	case r == nil:
+		return d.Version
+	case r.Version != "" && r.Version != "(devel)" && r.Path == d.Path:
+		return r.Version
+	case r.Version == "" || r.Version == "(devel)":
+		if at := strings.LastIndex(r.Path, "@"); at > 0 && strings.HasSuffix(r.Path[:at], "/"+d.Path) {
+			return r.Path[at+1:]
+		}
+	}
+	return d.Version
 }
 
 func purl(path, ver string) string {

@@ -18,13 +18,15 @@ import (
 )
 
 // buildInfo is what `go version -m` prints for a workspace build: kubernetes replaced
-// by its patched tree, kine and containerd from the proxy.
+// by its patched tree, a staging module Kubernetes requires at v0.0.0 replaced by the
+// locked version (as go.mod does), kine and containerd from the proxy.
 const buildInfo = `path	github.com/distro-io/distro/distro/cmd/distro
 mod	github.com/distro-io/distro	(devel)	
 dep	github.com/containerd/containerd/v2	v2.4.2	h1:p6Qg+xbEz8lvwdhHDx0U469xENvp4LgGBx+E7djXkGw=
 dep	github.com/k3s-io/kine	v0.17.5	h1:QHFCxnRqLvpstdUE86BAUCPiJjOxxV3mBe6pb/fOeYQ=
 dep	github.com/mattn/go-sqlite3	v1.14.52	h1:sqlitesumsqlitesumsqlitesumsqlitesumsqlitesu=
-dep	k8s.io/api	v0.37.2	h1:PnxqnUFy93jr2GcpWDkKOm8wfy25kT9wa572MuQS8oc=
+dep	k8s.io/api	v0.0.0
+=>	k8s.io/api	v0.37.2	h1:PnxqnUFy93jr2GcpWDkKOm8wfy25kT9wa572MuQS8oc=
 dep	k8s.io/kubernetes	v1.37.2	
 =>	./src/k8s.io/kubernetes@v1.37.2		
 build	-tags=netgo,osusergo
@@ -107,6 +109,9 @@ func TestGenerate(t *testing.T) {
 	if runc[PropUpstreamRole] != "payload" || runc[PropUpstreamSum] != "h1:y3GUIW7J0Gxd+tCFfWR6L1YDnhHiNR1BGRx1J50+VnA=" {
 		t.Errorf("runc properties %v", runc)
 	}
+	if api := comps["k8s.io/api"]; api.Version != "v0.37.2" || props(api)[PropReplacedBy] != "k8s.io/api v0.37.2" || props(api)[PropUpstreamRole] != "staging" {
+		t.Errorf("a staging module linked through go.mod's replacement: %+v %v", api, props(api))
+	}
 	sqlite := props(comps["github.com/mattn/go-sqlite3"])
 	if sqlite[PropGoSum] == "" || sqlite[PropUpstreamRole] != "" {
 		t.Errorf("go-sqlite3 properties %v", sqlite)
@@ -126,10 +131,17 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestGenerateRefusesABinaryBuiltFromAnotherLock(t *testing.T) {
-	info := parse(t, strings.Replace(buildInfo, "github.com/k3s-io/kine\tv0.17.5", "github.com/k3s-io/kine\tv0.17.4", 1))
-	_, err := Generate(Input{Version: pipelinetest.Version(t, "v1.37.2+distro1"), Info: info, Lock: lock(t)})
-	if err == nil || !strings.Contains(err.Error(), "github.com/k3s-io/kine@v0.17.4") {
-		t.Fatalf("err = %v", err)
+	for _, tc := range []struct{ from, to, want string }{
+		{"github.com/k3s-io/kine\tv0.17.5", "github.com/k3s-io/kine\tv0.17.4", "github.com/k3s-io/kine@v0.17.4"},
+		{"=>\tk8s.io/api\tv0.37.2", "=>\tk8s.io/api\tv0.37.1", "k8s.io/api@v0.37.1"},
+		{"./src/k8s.io/kubernetes@v1.37.2", "./src/k8s.io/kubernetes@v1.37.1", "k8s.io/kubernetes@v1.37.1"},
+		{"./src/k8s.io/kubernetes@v1.37.2\t", "./src/k8s.io/kubernetes@v1.37.1\t(devel)", "k8s.io/kubernetes@v1.37.1"},
+	} {
+		info := parse(t, strings.Replace(buildInfo, tc.from, tc.to, 1))
+		_, err := Generate(Input{Version: pipelinetest.Version(t, "v1.37.2+distro1"), Info: info, Lock: lock(t)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v", tc.to, err)
+		}
 	}
 }
 
