@@ -8,9 +8,10 @@
 //	POST /v1-distro/node/register     Authorization: Bearer <token>; a RegisterRequest in,
 //	                                  a RegisterResponse out (signed kubelet certificates, the CA
 //	                                  bundles and the apiserver URL)
-//	GET  /v1-distro/connect           Authorization: Bearer <token>; reserved for the websocket
-//	                                  tunnel agents will keep open to the server (node issue).
-//	                                  Answers 501 until the tunnel exists.
+//	GET  /v1-distro/connect           Authorization: Bearer <token> and the node's kubelet client
+//	                                  certificate; upgraded to the websocket tunnel the agent
+//	                                  keeps open to the server (see the tunnel package).
+//	                                  Answers 501 when Config.Tunnel is nil.
 //
 // Why a port of its own (DefaultPort, 9345) rather than sharing the apiserver's :6443: sharing
 // means terminating TLS in front of the apiserver, which either loses the client certificates

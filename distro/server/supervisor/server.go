@@ -33,6 +33,11 @@ type Config struct {
 	Auth *token.Authenticator
 	// APIServerURL is handed to registering agents.
 	APIServerURL string
+	// Tunnel serves ConnectPath, behind the token check, for agents keeping their tunnel open
+	// (tunnel.Server). The listener then requests client certificates, without verifying them,
+	// so the tunnel can identify nodes by their kubelet client certificates; the other endpoints
+	// ignore them. Nil answers 501.
+	Tunnel http.Handler
 	// Log receives refusals and failures; klog's logger when zero.
 	Log logr.Logger
 }
@@ -92,6 +97,9 @@ func (s *Server) Start(context.Context) error {
 		WriteTimeout:      30 * time.Second,
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.cert.get}
+	if s.cfg.Tunnel != nil {
+		tlsCfg.ClientAuth = tls.RequestClientCert
+	}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -125,9 +133,15 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+CACertsPath, s.caCerts)
 	mux.Handle("POST "+RegisterPath, s.authenticated(s.register))
-	mux.Handle("GET "+ConnectPath, s.authenticated(func(w http.ResponseWriter, _ *http.Request, _ token.Identity) {
-		http.Error(w, "the node tunnel is not implemented by this server yet", http.StatusNotImplemented)
-	}))
+	if s.cfg.Tunnel != nil {
+		mux.Handle("GET "+ConnectPath, s.authenticated(func(w http.ResponseWriter, r *http.Request, _ token.Identity) {
+			s.cfg.Tunnel.ServeHTTP(w, r)
+		}))
+	} else {
+		mux.Handle("GET "+ConnectPath, s.authenticated(func(w http.ResponseWriter, _ *http.Request, _ token.Identity) {
+			http.Error(w, "this server runs no node tunnel", http.StatusNotImplemented)
+		}))
+	}
 	return mux
 }
 
