@@ -1,7 +1,8 @@
 // Package sbom writes the release's software bill of materials in CycloneDX JSON: every
 // Go module linked into the distro binary, plus every upstream module upstream.lock pins
-// with its h1: hash and its role (including the payload executables, which are built
-// apart and so are not in the binary's module list).
+// with its h1: hash and its role (including the payload executables and images, which are
+// built apart and so are not in the binary's module list; a module the binary also links
+// at another version is listed at both). Modules locked for the tests only are left out.
 //
 // The module list comes from the binary's own build information (what `go version -m`
 // prints), not from `go list -m all`: the binary records exactly the modules that were
@@ -144,16 +145,20 @@ func Generate(in Input) (*cdx.BOM, error) {
 		root.Hashes = &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: in.BinarySHA256}}
 	}
 
-	byPath := map[string]*cdx.Component{}
-	var paths []string
+	// Components are keyed by path and version: a module the binary links may also be
+	// built, at another version, into a payload executable or an image.
+	byKey := map[string]*cdx.Component{}
+	linked := map[string]*cdx.Component{}
+	var keys []string
 	add := func(path, ver string) *cdx.Component {
 		c := &cdx.Component{BOMRef: purl(path, ver), Type: cdx.ComponentTypeLibrary, Name: path, Version: ver, PackageURL: purl(path, ver)}
-		byPath[path] = c
-		paths = append(paths, path)
+		byKey[path+"@"+ver] = c
+		keys = append(keys, path+"@"+ver)
 		return c
 	}
 	for _, d := range in.Info.Deps {
 		c := add(d.Path, linkedVersion(d))
+		linked[d.Path] = c
 		if d.Sum != "" {
 			addProp(c, PropGoSum, d.Sum)
 		}
@@ -166,24 +171,30 @@ func Generate(in Input) (*cdx.BOM, error) {
 		}
 	}
 	for _, m := range in.Lock.Modules {
-		c, ok := byPath[m.Path]
-		if !ok {
-			// Not linked: a payload executable, or a staging module the binary does not use.
-			c = add(m.Path, m.Version)
-		} else if c.Version != m.Version {
+		if m.Role == upstream.RoleTest {
+			continue // built for the tests only; it never ships
+		}
+		c, ok := linked[m.Path]
+		switch {
+		case ok && c.Version == m.Version:
+		case ok && linkedRole(m.Role):
 			return nil, fmt.Errorf("the binary links %s@%s, but upstream.lock pins %s; rebuild from the lock", m.Path, c.Version, m)
+		default:
+			// Not linked at this version: a payload executable or an image built from the
+			// lock's version, or a staging module the binary does not use.
+			c = add(m.Path, m.Version)
 		}
 		addProp(c, PropUpstreamRole, m.Role)
 		if m.Sum != "" {
 			addProp(c, PropUpstreamSum, m.Sum)
 		}
 	}
-	slices.Sort(paths)
-	components := make([]cdx.Component, 0, len(paths))
-	refs := make([]string, 0, len(paths))
-	for _, p := range paths {
-		components = append(components, *byPath[p])
-		refs = append(refs, byPath[p].BOMRef)
+	slices.Sort(keys)
+	components := make([]cdx.Component, 0, len(keys))
+	refs := make([]string, 0, len(keys))
+	for _, k := range keys {
+		components = append(components, *byKey[k])
+		refs = append(refs, byKey[k].BOMRef)
 	}
 
 	bom := cdx.NewBOM()
@@ -205,6 +216,12 @@ func Encode(bom *cdx.BOM) ([]byte, error) {
 		return nil, fmt.Errorf("encoding the SBOM: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// linkedRole reports whether a lock role pins what the binary itself links; the others
+// (payload, image) are built apart from their own module graphs.
+func linkedRole(role string) bool {
+	return role == upstream.RoleKubernetes || role == upstream.RoleStaging || role == upstream.RoleLinked
 }
 
 // linkedVersion is the version of a module's code in the binary. A module required at

@@ -213,3 +213,41 @@ func TestStepWithoutBinarySaysToBuild(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The binary may link, as a library, a module the lock pins at another version for a
+// payload executable (the CNI plugins, through flannel): both are listed. A module locked
+// for the tests only never ships and is not listed.
+func TestGenerateListsAPayloadModuleTheBinaryAlsoLinks(t *testing.T) {
+	info := parse(t, strings.Replace(buildInfo, "build\t", "dep\tgithub.com/containernetworking/plugins\tv1.9.1\th1:cnicnicnicnicnicnicnicnicnicnicnicnicnicnic=\nbuild\t", 1))
+	l, err := upstream.Parse("upstream.lock", []byte(pipelinetest.LockText+`  - path: go.etcd.io/etcd/server/v3
+    version: v3.7.3
+    sum: h1:etcdetcdetcdetcdetcdetcdetcdetcdetcdetcdetc=
+    role: test
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bom, err := Generate(Input{Version: pipelinetest.Version(t, "v1.37.2+distro1"), Info: info, Lock: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cni []string
+	for _, c := range *bom.Components {
+		if c.Name == "github.com/containernetworking/plugins" {
+			cni = append(cni, c.Version+" "+props(c)[PropUpstreamRole]+" "+c.BOMRef)
+		}
+		if strings.HasPrefix(c.Name, "go.etcd.io/") {
+			t.Errorf("a test-only module is listed: %+v", c)
+		}
+	}
+	want := []string{
+		"v1.10.0 payload pkg:golang/github.com/containernetworking/plugins@v1.10.0",
+		"v1.9.1  pkg:golang/github.com/containernetworking/plugins@v1.9.1",
+	}
+	if strings.Join(cni, "\n") != strings.Join(want, "\n") {
+		t.Errorf("CNI plugins components:\n%s\nwant:\n%s", strings.Join(cni, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(*(*bom.Dependencies)[0].Dependencies); n != len(*bom.Components) {
+		t.Errorf("%d dependencies for %d components", n, len(*bom.Components))
+	}
+}
