@@ -256,6 +256,11 @@ func runOnce(ctx context.Context, o Options, lock *upstream.Lock, modCache strin
 	if len(rep.Updates) == 1 {
 		res.Update = rep.Updates[0]
 	}
+	for _, s := range res.Update.Steps {
+		if s.Status == track.Failed {
+			fmt.Fprintf(log, "bench:track: run %d: %s failed: %s\n%s\n", i, s.Name, s.Reason, s.Tail)
+		}
+	}
 	if err != nil {
 		return res, err
 	}
