@@ -11,7 +11,9 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	distroimages "github.com/distro-io/distro/distro/images"
 	"github.com/distro-io/distro/distro/version"
+	"github.com/distro-io/distro/release/images"
 	"github.com/distro-io/distro/release/payload"
 	"github.com/distro-io/distro/release/upstream"
 )
@@ -20,10 +22,11 @@ import (
 type Payload mg.Namespace
 
 const (
-	payloadBinDir  = "build/payload/bin"
-	launcherPath   = "build/launcher"
-	realBinaryPath = "build/" + version.Program
-	distPath       = "dist/" + version.Program
+	payloadBinDir    = "build/payload/bin"
+	payloadImagesDir = "build/payload/images"
+	launcherPath     = "build/launcher"
+	realBinaryPath   = "build/" + version.Program
+	distPath         = "dist/" + version.Program
 )
 
 // Build builds runc (cgo, seccomp, static) and the CNI plugins from the modules upstream.lock
@@ -98,5 +101,33 @@ func payloadExecutables(ctx context.Context) (map[string]string, error) {
 			sources = append(sources, payload.Source{Path: m.Path, Version: m.Version, Sum: m.Sum})
 		}
 	}
-	return payload.BuildExecutables(ctx, payload.BuildOptions{Sources: sources, OutDir: payloadBinDir, Log: os.Stdout})
+	files, err := payload.BuildExecutables(ctx, payload.BuildOptions{Sources: sources, OutDir: payloadBinDir, Log: os.Stdout})
+	if err != nil {
+		return nil, err
+	}
+	// The pause image travels inside the binary: a node needs it before anything can be imported.
+	pause, err := pauseArchive(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
+	files[distroimages.PauseArchive] = pause
+	return files, nil
+}
+
+// pauseArchive builds the pause image (cached by its inputs) into build/payload/images.
+func pauseArchive(ctx context.Context, lock *upstream.Lock) (string, error) {
+	k := lock.Kubernetes()
+	dir, err := images.ModuleDir(ctx, k)
+	if err != nil {
+		return "", err
+	}
+	pause, err := images.Pause(ctx, images.PauseOptions{KubernetesDir: dir, KubernetesVersion: k.Version})
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(payloadImagesDir, distroimages.PauseArchive)
+	if err := os.MkdirAll(payloadImagesDir, 0o755); err != nil {
+		return "", err
+	}
+	return out, images.WriteArchiveFile(out, []images.Named{pause})
 }

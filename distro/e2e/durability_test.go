@@ -52,7 +52,7 @@ func (s *server) kill() {
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		s.t.Fatalf("SIGKILL: %v", err)
 	}
-	s.cmd.Wait()
+	s.wait()
 }
 
 // readyLine is what the server logs once every component has started.
@@ -65,7 +65,7 @@ func (s *server) waitStarted() {
 	s.t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(s.log.String(), readyLine) {
-		if s.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if s.hasExited() || time.Now().After(deadline) {
 			s.t.Fatalf("the server did not log %q within 3 minutes of its start; its log:\n%s", readyLine, tail(s.log.String(), 40))
 		}
 		time.Sleep(100 * time.Millisecond)

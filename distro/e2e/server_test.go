@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-// server is a `distro server --disable-agent` process with its own data dir and ports.
+// server is a `distro server` process with its own data dir and ports, running the control
+// plane only (--disable-agent) unless it was made by newNodeServer.
 type server struct {
+	node       bool
 	t          *testing.T
 	bin        string
 	env        []string
@@ -24,6 +26,8 @@ type server struct {
 	port       int
 	cmd        *exec.Cmd
 	log        *bytes.Buffer
+	exited     chan struct{} // closed once the process is gone
+	waitErr    error
 }
 
 func newServer(t *testing.T) *server {
@@ -43,8 +47,11 @@ func freePort(t *testing.T) int {
 
 func (s *server) start(extra ...string) {
 	s.t.Helper()
-	args := append([]string{"server", "--disable-agent", "--data-dir", s.dataDir,
-		"--write-kubeconfig", s.kubeconfig, "--https-listen-port", fmt.Sprint(s.port)}, extra...)
+	args := []string{"server", "--data-dir", s.dataDir, "--write-kubeconfig", s.kubeconfig, "--https-listen-port", fmt.Sprint(s.port)}
+	if !s.node {
+		args = append(args, "--disable-agent")
+	}
+	args = append(args, extra...)
 	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Env = s.env
 	s.log = &bytes.Buffer{}
@@ -52,10 +59,16 @@ func (s *server) start(extra ...string) {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(exited)
+	}()
 	s.t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
+		if !s.hasExited() {
 			s.cmd.Process.Kill()
-			s.cmd.Wait()
+			s.wait()
 		}
 	})
 	deadline := time.Now().Add(3 * time.Minute)
@@ -65,23 +78,36 @@ func (s *server) start(extra ...string) {
 			s.waitStarted()
 			return
 		}
-		if s.cmd.ProcessState != nil {
-			break
+		if s.hasExited() {
+			s.t.Fatalf("server exited (%v) before it was ready; its log:\n%s", s.waitErr, tail(s.log.String(), 60))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	s.t.Fatalf("server not ready within 3 minutes; its log:\n%s", tail(s.log.String(), 60))
 }
 
+// wait waits for the process to exit and returns how it ended.
+func (s *server) wait() error {
+	<-s.exited
+	return s.waitErr
+}
+
+func (s *server) hasExited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // stop sends SIGTERM and requires a clean exit within the bound.
 func (s *server) stop() {
 	s.t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-s.exited:
+		if err := s.waitErr; err != nil {
 			s.t.Fatalf("server exited with %v after SIGTERM; its log:\n%s", err, tail(s.log.String(), 40))
 		}
 	case <-time.After(2 * time.Minute):

@@ -84,6 +84,9 @@ const (
 	NodesGroup   = "system:nodes"
 	// FrontProxyClientName goes into the apiserver's --requestheader-allowed-names.
 	FrontProxyClientName = "front-proxy-client"
+	// ControllerUser is the identity of a node's own controllers (the pod network), which read
+	// every Node and annotate their own; an RBAC role grants exactly that.
+	ControllerUser = "system:" + version.Program + "-controller"
 	// SupervisorUser is the identity of the join API and tunnel server towards the apiserver.
 	SupervisorUser = "system:" + version.Program + "-supervisor"
 )
@@ -97,6 +100,7 @@ const (
 	APIServerKubeletClient = "kube-apiserver-kubelet-client"
 	Supervisor             = "supervisor"
 	FrontProxyClient       = "front-proxy-client"
+	Controller             = "controller"
 )
 
 // ClientIdentities lists every client certificate the server keeps.
@@ -112,6 +116,7 @@ func ClientIdentities() []ClientIdentity {
 		{Name: KubeScheduler, CommonName: "system:kube-scheduler", SignedBy: ClientCA, Kubeconfig: true},
 		{Name: KubeProxy, CommonName: "system:kube-proxy", SignedBy: ClientCA, Kubeconfig: true},
 		{Name: APIServerKubeletClient, CommonName: APIServerKubeletClient, Organization: []string{MastersGroup}, SignedBy: ClientCA},
+		{Name: Controller, CommonName: ControllerUser, SignedBy: ClientCA, Kubeconfig: true},
 		{Name: Supervisor, CommonName: SupervisorUser, Organization: []string{MastersGroup}, SignedBy: ClientCA, Kubeconfig: true},
 		{Name: FrontProxyClient, CommonName: FrontProxyClientName, SignedBy: RequestHeaderCA},
 	}

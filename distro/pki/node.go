@@ -81,3 +81,17 @@ func validateNodeName(name string) error {
 	}
 	return nil
 }
+
+// IssueNodeClient signs a client certificate for one of the identities every node's own
+// components share (KubeProxy, Controller) with the client CA and returns it PEM encoded.
+func (p *PKI) IssueNodeClient(name string, pub crypto.PublicKey) ([]byte, error) {
+	for _, id := range ClientIdentities() {
+		if id.Name != name || (name != KubeProxy && name != Controller) {
+			continue
+		}
+		spec := LeafSpec{CommonName: id.CommonName, Organization: id.Organization, Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		_, certPEM, err := p.ClientCA.Sign(spec, pub, p.now(), LeafValidity)
+		return certPEM, err
+	}
+	return nil, fmt.Errorf("%q is not an identity nodes are given", name)
+}

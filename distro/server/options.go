@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/distro-io/distro/distro/agent"
 	"github.com/distro-io/distro/distro/pki"
+	"github.com/distro-io/distro/distro/server/addons"
 	"github.com/distro-io/distro/distro/server/datastore"
 	"github.com/distro-io/distro/distro/server/supervisor"
 	"github.com/distro-io/distro/distro/version"
@@ -38,6 +40,10 @@ type Options struct {
 	NodePortRange     string
 	Token             string
 	DisableAgent      bool
+	NodeName          string
+	FlannelBackend    string
+	KubeletArgs       []string
+	KubeProxyArgs     []string
 
 	ExtraAPIServerArgs         []string
 	ExtraControllerManagerArgs []string
@@ -79,6 +85,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "port range of NodePort services")
 	fs.StringVarP(&o.Token, "token", "t", "", "secret of the server token (generated on first start when empty)")
 	fs.BoolVar(&o.DisableAgent, "disable-agent", false, "run the control plane only, without a node")
+	fs.StringVar(&o.NodeName, "node-name", "", "name of this server's node (default: the host name)")
+	fs.StringVar(&o.FlannelBackend, "flannel-backend", "vxlan", "pod network between nodes: vxlan or host-gw")
+	fs.StringArrayVar(&o.KubeletArgs, "kubelet-arg", nil, "extra kubelet flag, flag=value; overrides distro's default")
+	fs.StringArrayVar(&o.KubeProxyArgs, "kube-proxy-arg", nil, "extra kube-proxy flag, flag=value")
 	fs.StringArrayVar(&o.ExtraAPIServerArgs, "extra-apiserver-arg", nil, "extra kube-apiserver flag, flag=value; overrides distro's default")
 	fs.StringArrayVar(&o.ExtraControllerManagerArgs, "extra-controller-manager-arg", nil, "extra kube-controller-manager flag, flag=value")
 	fs.StringArrayVar(&o.ExtraSchedulerArgs, "extra-scheduler-arg", nil, "extra kube-scheduler flag, flag=value")
@@ -120,8 +130,13 @@ func (o *Options) Validate() error {
 	if strings.ContainsAny(o.Token, " \t\n:") {
 		errs = append(errs, errors.New("token: a secret must not contain spaces or colons"))
 	}
-	if !o.DisableAgent {
-		errs = append(errs, errors.New("disable-agent: this build of distro server runs the control plane only; pass --disable-agent and join nodes with distro agent"))
+	if _, err := addons.ClusterDNSIP(o.ServiceCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("service-cidr: %w", err))
+	}
+	if o.NodeName != "" {
+		if msgs := validation.IsDNS1123Subdomain(o.NodeName); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("node-name %q: %s", o.NodeName, strings.Join(msgs, "; ")))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -133,6 +148,7 @@ type Config struct {
 	nodeIPs   []net.IP
 	advertise net.IP
 	datastore *datastore.Config
+	nodeName  string
 }
 
 // Complete derives the configuration. Call Validate first.
@@ -142,7 +158,7 @@ func (o *Options) Complete() (*Config, error) {
 		c.nodeIPs = append(c.nodeIPs, net.ParseIP(s))
 	}
 	if len(c.nodeIPs) == 0 {
-		ip, err := defaultRouteIP()
+		ip, err := agent.DefaultRouteIP()
 		if err != nil {
 			return nil, fmt.Errorf("node-ip: none given and %w", err)
 		}
@@ -165,36 +181,8 @@ func (o *Options) Complete() (*Config, error) {
 		return nil, err
 	}
 	c.datastore = ds
-	return c, nil
-}
-
-// defaultRouteIP is the first IPv4 address of the interface that holds the default
-// route (/proc/net/route), or of the first interface that is up when there is none.
-func defaultRouteIP() (net.IP, error) {
-	name := ""
-	if data, err := os.ReadFile("/proc/net/route"); err == nil {
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 2 && f[1] == "00000000" {
-				name = f[0]
-				break
-			}
-		}
-	}
-	ifaces, err := net.Interfaces()
-	if err != nil {
+	if c.nodeName, err = agent.NodeName(o.NodeName); err != nil {
 		return nil, err
 	}
-	for _, iface := range ifaces {
-		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 || (name != "" && iface.Name != name) {
-			continue
-		}
-		addrs, _ := iface.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-				return ipn.IP, nil
-			}
-		}
-	}
-	return nil, errors.New("no interface with an IPv4 address is up")
+	return c, nil
 }

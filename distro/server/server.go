@@ -4,20 +4,26 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/distro-io/distro/distro/agent"
 	"github.com/distro-io/distro/distro/component"
 	"github.com/distro-io/distro/distro/pki"
+	"github.com/distro-io/distro/distro/server/addons"
 	"github.com/distro-io/distro/distro/server/controlplane"
 	"github.com/distro-io/distro/distro/server/datastore"
 	"github.com/distro-io/distro/distro/server/encryption"
 	"github.com/distro-io/distro/distro/server/manifests"
 	"github.com/distro-io/distro/distro/server/supervisor"
 	"github.com/distro-io/distro/distro/token"
+	"github.com/distro-io/distro/distro/tunnel"
 )
 
 // StopTimeout bounds the whole ordered shutdown.
@@ -64,6 +70,16 @@ func (c *Config) Prepare() (*pki.PKI, error) {
 	if err := encryption.Ensure(c.encryptionConfig(), time.Now()); err != nil {
 		return nil, err
 	}
+	manifestsDir := manifests.Dir(o.DataDir)
+	if err := addons.WriteCoreDNS(manifestsDir, addons.CoreDNSParams{ServiceCIDR: o.ServiceCIDR, ClusterDomain: o.ClusterDomain}); err != nil {
+		return nil, err
+	}
+	if err := addons.WriteControllerRBAC(manifestsDir, pki.ControllerUser); err != nil {
+		return nil, err
+	}
+	if err := tunnel.WriteEgressSelectorConfig(tunnel.EgressSelectorFile(o.DataDir), tunnel.EgressSocket(o.DataDir)); err != nil {
+		return nil, err
+	}
 	return keys, nil
 }
 
@@ -84,6 +100,7 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 		ClusterCIDR:                o.ClusterCIDR,
 		ClusterDomain:              o.ClusterDomain,
 		NodePortRange:              o.NodePortRange,
+		EgressSelectorConfig:       tunnel.EgressSelectorFile(o.DataDir),
 		ExtraAPIServerArgs:         o.ExtraAPIServerArgs,
 		ExtraControllerManagerArgs: o.ExtraControllerManagerArgs,
 		ExtraSchedulerArgs:         o.ExtraSchedulerArgs,
@@ -95,7 +112,11 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	join, err := c.joinAPI(keys)
+	tunnels, egress, err := c.tunnels(keys)
+	if err != nil {
+		return nil, err
+	}
+	join, err := c.joinAPI(keys, tunnels)
 	if err != nil {
 		return nil, err
 	}
@@ -103,13 +124,66 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 		Dir:        manifests.Dir(o.DataDir),
 		Kubeconfig: keys.Layout.Kubeconfig(pki.Supervisor),
 	})
-	out := append([]component.Component{datastore.New(c.datastore)}, controlPlane...)
-	return append(out, join, deployer), nil
+	// The tunnels stop after the join API (reverse order) and the egress proxy after the
+	// apiserver, so neither goes while something still uses it.
+	out := append([]component.Component{datastore.New(c.datastore), tunnels, egress}, controlPlane...)
+	out = append(out, join, deployer)
+	if o.DisableAgent {
+		return out, nil
+	}
+	node, err := c.node(keys)
+	if err != nil {
+		return nil, err
+	}
+	nodeComponents, err := node.Components()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, nodeComponents...), nil
+}
+
+func clientPair(l pki.Layout, name string) *agent.CertPair {
+	return &agent.CertPair{Cert: l.CertFile("client-" + name), Key: l.KeyFile("client-" + name)}
+}
+
+// node is this server's own node. It registers through the server's join API on loopback, like
+// any agent, with the node token; kube-proxy uses the control plane's kube-proxy identity.
+func (c *Config) node(keys *pki.PKI) (*agent.Node, error) {
+	o := c.opts
+	nodeTok, err := token.Read(token.NodeTokenFile(o.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	binDir, err := agent.PayloadBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dns, err := addons.ClusterDNSIP(o.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	return &agent.Node{
+		DataDir:            o.DataDir,
+		BinDir:             binDir,
+		Name:               c.nodeName,
+		IPs:                c.nodeIPs,
+		JoinURL:            "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(o.SupervisorPort)),
+		Token:              nodeTok,
+		APIServers:         []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.HTTPSPort))},
+		KubeProxyCert:      clientPair(keys.Layout, pki.KubeProxy),
+		ControllerCert:     clientPair(keys.Layout, pki.Controller),
+		ClusterCIDR:        o.ClusterCIDR,
+		ClusterDNS:         dns,
+		ClusterDomain:      o.ClusterDomain,
+		FlannelBackend:     o.FlannelBackend,
+		ExtraKubeletArgs:   o.KubeletArgs,
+		ExtraKubeProxyArgs: o.KubeProxyArgs,
+	}, nil
 }
 
 // joinAPI is the supervisor: agents register with the node token, the server token or a join
 // token from `distro token create` (kept in <data-dir>/server/join-tokens.json).
-func (c *Config) joinAPI(keys *pki.PKI) (*supervisor.Server, error) {
+func (c *Config) joinAPI(keys *pki.PKI, tunnels *tunnel.Server) (*supervisor.Server, error) {
 	o := c.opts
 	serverTok, err := token.Read(token.ServerTokenFile(o.DataDir))
 	if err != nil {
@@ -129,7 +203,56 @@ func (c *Config) joinAPI(keys *pki.PKI) (*supervisor.Server, error) {
 			JoinTokens:   token.NewFileStore(token.JoinTokensFile(o.DataDir)),
 		},
 		APIServerURL: "https://" + net.JoinHostPort(c.advertise.String(), strconv.Itoa(o.HTTPSPort)),
+		Tunnel:       tunnels,
+		Cluster:      c.clusterSettings(),
 	}), nil
+}
+
+// clusterSettings are what agents learn from the join API.
+func (c *Config) clusterSettings() supervisor.ClusterSettings {
+	o := c.opts
+	dns, _ := addons.ClusterDNSIP(o.ServiceCIDR) // checked by Validate
+	return supervisor.ClusterSettings{
+		ClusterCIDR:    o.ClusterCIDR,
+		ServiceCIDR:    o.ServiceCIDR,
+		ClusterDNS:     dns.String(),
+		ClusterDomain:  o.ClusterDomain,
+		FlannelBackend: o.FlannelBackend,
+	}
+}
+
+// tunnels are the agents' websockets and the egress proxy through which the apiserver reaches
+// every kubelet: over its node's tunnel, or on loopback for this server's own node. With a
+// node of its own the server routes to pods and Services itself, so webhooks and aggregated
+// APIs at those addresses are dialled directly.
+func (c *Config) tunnels(keys *pki.PKI) (*tunnel.Server, *tunnel.EgressProxy, error) {
+	o := c.opts
+	cfg, err := clientcmd.BuildConfigFromFlags("", keys.Layout.Kubeconfig(pki.Supervisor))
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	tunnels := tunnel.NewServer(tunnel.ServerConfig{ClientCAs: keys.ClientCA.Pool(), Nodes: nodes})
+	egress := tunnel.EgressConfig{Socket: tunnel.EgressSocket(o.DataDir), Tunnel: tunnels}
+	if !o.DisableAgent {
+		egress.Local.Name = c.nodeName
+		for _, ip := range c.nodeIPs {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				egress.Local.Addresses = append(egress.Local.Addresses, a.Unmap())
+			}
+		}
+		for _, cidr := range []string{o.ClusterCIDR, o.ServiceCIDR} {
+			p, err := netip.ParsePrefix(cidr)
+			if err != nil {
+				return nil, nil, err
+			}
+			egress.Direct = append(egress.Direct, p.Masked())
+		}
+	}
+	return tunnels, tunnel.NewEgressProxy(egress), nil
 }
 
 // Run starts the server and serves until ctx ends or a component fails, then stops every

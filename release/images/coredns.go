@@ -69,7 +69,7 @@ func CoreDNS(ctx context.Context, opts CoreDNSOptions) (Named, error) {
 	if err != nil {
 		return Named{}, err
 	}
-	img, err := singleFileImage("coredns", bin, map[string]string{
+	img, err := SingleFileImage("coredns", bin, map[string]string{
 		// Upstream's image runs `setcap cap_net_bind_service=+ep` on the binary; containerd
 		// sets the xattr when it unpacks the layer.
 		paxXattr + "security.capability": string(fileCapability(capNetBindService)),

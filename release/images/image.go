@@ -28,9 +28,9 @@ type Named struct {
 // were built.
 var epoch = time.Unix(0, 0).UTC()
 
-// singleFileImage is a scratch image for linux/amd64 holding one executable at /<name>, as an
+// SingleFileImage returns a scratch image for linux/amd64 holding one executable at /<name>, as an
 // OCI image with one gzip layer. pax are the file's PAX records (extended attributes, for one).
-func singleFileImage(name string, content []byte, pax map[string]string, cfg v1.Config) (v1.Image, error) {
+func SingleFileImage(name string, content []byte, pax map[string]string, cfg v1.Config) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{

@@ -50,7 +50,7 @@ func Pause(ctx context.Context, opts PauseOptions) (Named, error) {
 	if err != nil {
 		return Named{}, err
 	}
-	img, err := singleFileImage("pause", bin, nil, v1.Config{
+	img, err := SingleFileImage("pause", bin, nil, v1.Config{
 		Entrypoint: []string{"/pause"},
 		User:       "65535:65535",
 	})

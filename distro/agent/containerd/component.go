@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -145,7 +146,12 @@ func (c *Component) Ready(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	res, err := ImportArchives(ctx, client, c.cfg.ImagesDir, c.cfg.ImportRecord, c.settings.Snapshotter)
+	paths, err := ArchivesIn(c.cfg.ImagesDir)
+	if err != nil {
+		return err
+	}
+	paths = append(slices.Clone(c.cfg.BuiltinArchives), paths...)
+	res, err := ImportArchives(ctx, client, paths, c.cfg.ImportRecord, c.settings.Snapshotter)
 	if err != nil {
 		return err
 	}

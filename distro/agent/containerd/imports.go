@@ -39,7 +39,7 @@ var importLabels = map[string]string{LabelManaged: "managed", LabelPinned: "pinn
 // or zstd-compressed.
 var archiveSuffixes = []string{".tar", ".tar.zst"}
 
-// importRecord remembers what each archive held when it was imported, by file name.
+// importRecord remembers what each archive held when it was imported, by path.
 type importRecord struct {
 	Archives map[string]archiveRecord `json:"archives"`
 }
@@ -54,33 +54,31 @@ type archiveRecord struct {
 
 // ImportResult says what ImportArchives did.
 type ImportResult struct {
-	Imported, Skipped []string // archive file names
+	Imported, Skipped []string // archive paths
 	Images            []string // names of the images imported now
 }
 
-// ImportArchives imports every archive in dir into the k8s.io namespace, labelled managed and
+// ImportArchives imports the archives at paths into the k8s.io namespace, labelled managed and
 // pinned and unpacked for snapshotter. An archive is skipped when its size and modification
 // time match the record and every image it created is still there with the same digest and
-// labels; the record is kept at recordPath.
-func ImportArchives(ctx context.Context, client *containerd.Client, dir, recordPath, snapshotter string) (ImportResult, error) {
+// labels; the record is kept at recordPath, by path.
+func ImportArchives(ctx context.Context, client *containerd.Client, paths []string, recordPath, snapshotter string) (ImportResult, error) {
 	var res ImportResult
 	ctx = namespaces.WithNamespace(ctx, Namespace)
-	files, err := archives(dir)
-	if err != nil || len(files) == 0 {
-		return res, err
+	if len(paths) == 0 {
+		return res, nil
 	}
 	rec := loadRecord(recordPath)
 	seen := map[string]bool{}
-	for _, name := range files {
-		seen[name] = true
-		path := filepath.Join(dir, name)
+	for _, path := range paths {
+		seen[path] = true
 		st, err := os.Stat(path)
 		if err != nil {
 			return res, err
 		}
-		old, ok := rec.Archives[name]
+		old, ok := rec.Archives[path]
 		if ok && old.Size == st.Size() && old.ModTime == st.ModTime().UnixNano() && present(ctx, client, old.Images) {
-			res.Skipped = append(res.Skipped, name)
+			res.Skipped = append(res.Skipped, path)
 			continue
 		}
 		r, err := importArchive(ctx, client, path, snapshotter)
@@ -88,8 +86,8 @@ func ImportArchives(ctx context.Context, client *containerd.Client, dir, recordP
 			return res, fmt.Errorf("importing %s: %w", path, err)
 		}
 		r.Size, r.ModTime = st.Size(), st.ModTime().UnixNano()
-		rec.Archives[name] = r
-		res.Imported = append(res.Imported, name)
+		rec.Archives[path] = r
+		res.Imported = append(res.Imported, path)
 		for img := range r.Images {
 			res.Images = append(res.Images, img)
 		}
@@ -98,13 +96,23 @@ func ImportArchives(ctx context.Context, client *containerd.Client, dir, recordP
 			return res, err
 		}
 	}
-	for name := range rec.Archives {
-		if !seen[name] {
-			delete(rec.Archives, name)
+	for path := range rec.Archives {
+		if !seen[path] {
+			delete(rec.Archives, path)
 		}
 	}
 	slices.Sort(res.Images)
 	return res, saveRecord(recordPath, rec)
+}
+
+// ArchivesIn lists the paths of the archives in dir, sorted; a missing dir holds none.
+func ArchivesIn(dir string) ([]string, error) {
+	names, err := archives(dir)
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(dir, n)
+	}
+	return paths, err
 }
 
 // archives lists the archive file names in dir, sorted; a missing dir holds none.

@@ -42,6 +42,9 @@ type Options struct {
 	Snapshotter string
 	// Env is containerd's environment apart from PATH; nil means distro's own.
 	Env []string
+	// BuiltinArchives are image archives that ship with distro (the pause image in the payload),
+	// imported before those of the images dir.
+	BuiltinArchives []string
 }
 
 // Validate returns every problem of the options at once.
@@ -93,6 +96,8 @@ type Config struct {
 	CNIConfDir string
 	// ImagesDir holds the airgap archives imported at start.
 	ImagesDir string
+	// BuiltinArchives are imported before ImagesDir's.
+	BuiltinArchives []string
 	// ImportRecord remembers which archives were imported, so an unchanged one is not read again.
 	ImportRecord string
 }
@@ -127,6 +132,8 @@ func (o Options) Complete() (Config, error) {
 		CNIConfDir:   filepath.Join(agent, "etc", "cni", "net.d"),
 		ImagesDir:    filepath.Join(agent, "images"),
 		ImportRecord: filepath.Join(dir, "imported.json"),
+
+		BuiltinArchives: o.BuiltinArchives,
 	}
 	if c.SandboxImage == "" {
 		c.SandboxImage = images.Pause

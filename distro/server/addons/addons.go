@@ -161,3 +161,21 @@ func write(dir, name string, data []byte) error {
 	}
 	return nil
 }
+
+// ControllerRBACFile is the node controllers' role and binding in the manifests directory.
+const ControllerRBACFile = "rbac-controller.yaml"
+
+//go:embed controller-rbac.yaml.tmpl
+var controllerRBACTemplate string
+
+var controllerRBAC = template.Must(template.New(ControllerRBACFile).Option("missingkey=error").Parse(controllerRBACTemplate))
+
+// WriteControllerRBAC writes the role of the node controllers' identity (pki.ControllerUser)
+// into dir, unless rbac-controller.yaml.skip is there.
+func WriteControllerRBAC(dir, user string) error {
+	var buf bytes.Buffer
+	if err := controllerRBAC.Execute(&buf, map[string]string{"User": user}); err != nil {
+		return err
+	}
+	return write(dir, ControllerRBACFile, buf.Bytes())
+}

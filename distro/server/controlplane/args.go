@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sort"
-	"strings"
 
+	"github.com/distro-io/distro/distro/hosted"
 	"github.com/distro-io/distro/distro/pki"
 )
 
@@ -28,6 +27,8 @@ type Config struct {
 	ClusterCIDR      string
 	ClusterDomain    string
 	NodePortRange    string
+	// EgressSelectorConfig routes the apiserver's connections to nodes through the tunnels.
+	EgressSelectorConfig string
 	// Extra arguments, "flag=value" without leading dashes, override the defaults
 	// (--extra-apiserver-arg and friends).
 	ExtraAPIServerArgs         []string
@@ -78,7 +79,13 @@ func (c *Config) APIServerArgs() ([]string, error) {
 		"service-cluster-ip-range":                    c.ServiceCIDR,
 		"service-node-port-range":                     c.NodePortRange,
 		"profiling":                                   "false",
-		"cert-dir":                                    filepath.Join(c.DataDir, "tls", "temporary-certs"),
+		// Pods keep their watches open while distro restarts: cut them two seconds into a
+		// shutdown instead of waiting out the request timeout.
+		"shutdown-send-retry-after": "true",
+		"cert-dir":                  filepath.Join(c.DataDir, "tls", "temporary-certs"),
+	}
+	if c.EgressSelectorConfig != "" {
+		flags["egress-selector-config-file"] = c.EgressSelectorConfig
 	}
 	if c.EtcdCAFile != "" {
 		flags["etcd-cafile"] = c.EtcdCAFile
@@ -87,7 +94,7 @@ func (c *Config) APIServerArgs() ([]string, error) {
 		flags["etcd-certfile"] = c.EtcdCertFile
 		flags["etcd-keyfile"] = c.EtcdKeyFile
 	}
-	return withExtra("extra-apiserver-arg", flags, c.ExtraAPIServerArgs)
+	return hosted.Args("extra-apiserver-arg", flags, c.ExtraAPIServerArgs)
 }
 
 // ControllerManagerArgs returns kube-controller-manager's command line.
@@ -120,7 +127,7 @@ func (c *Config) ControllerManagerArgs() ([]string, error) {
 		"cluster-signing-legacy-unknown-cert-file":        l.CertFile(pki.ServerCA),
 		"cluster-signing-legacy-unknown-key-file":         l.KeyFile(pki.ServerCA),
 	}
-	return withExtra("extra-controller-manager-arg", flags, c.ExtraControllerManagerArgs)
+	return hosted.Args("extra-controller-manager-arg", flags, c.ExtraControllerManagerArgs)
 }
 
 // SchedulerArgs returns kube-scheduler's command line.
@@ -135,32 +142,5 @@ func (c *Config) SchedulerArgs() ([]string, error) {
 		"cert-dir":                  filepath.Join(c.DataDir, "tls", "kube-scheduler"),
 		"profiling":                 "false",
 	}
-	return withExtra("extra-scheduler-arg", flags, c.ExtraSchedulerArgs)
-}
-
-// withExtra applies "flag=value" overrides to the defaults and renders --flag=value
-// arguments in a stable order. A flag given with a leading "-" is removed instead
-// ("-profiling" drops --profiling), for defaults a user must be able to take away.
-func withExtra(option string, flags map[string]string, extra []string) ([]string, error) {
-	for _, e := range extra {
-		if name, ok := strings.CutPrefix(e, "-"); ok && !strings.Contains(name, "=") && !strings.HasPrefix(name, "-") {
-			delete(flags, name)
-			continue
-		}
-		name, value, ok := strings.Cut(strings.TrimLeft(e, "-"), "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("%s %q: expected flag=value (or -flag to drop a default)", option, e)
-		}
-		flags[name] = value
-	}
-	names := make([]string, 0, len(flags))
-	for n := range flags {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	args := make([]string, 0, len(names))
-	for _, n := range names {
-		args = append(args, "--"+n+"="+flags[n])
-	}
-	return args, nil
+	return hosted.Args("extra-scheduler-arg", flags, c.ExtraSchedulerArgs)
 }

@@ -1,10 +1,12 @@
 package controlplane
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/distro-io/distro/distro/hosted"
 	"github.com/distro-io/distro/distro/pki"
 )
 
@@ -110,11 +112,11 @@ func TestHealthCheckFollowsSecurePortOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := securePort(args, ControllerManagerPort); p != 10357 {
-		t.Errorf("health check port %d, want the overridden 10357", p)
+	if p := hosted.FlagValue(args, "secure-port", "x"); p != "10357" {
+		t.Errorf("health check port %s, want the overridden 10357", p)
 	}
 	args, _ = testConfig().SchedulerArgs()
-	if p := securePort(args, 1); p != SchedulerPort {
-		t.Errorf("default scheduler health port %d, want %d", p, SchedulerPort)
+	if p := hosted.FlagValue(args, "secure-port", "x"); p != fmt.Sprint(SchedulerPort) {
+		t.Errorf("default scheduler health port %s, want %d", p, SchedulerPort)
 	}
 }

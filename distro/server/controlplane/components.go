@@ -2,12 +2,8 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,23 +36,17 @@ func (c *Config) Components(adminKubeconfig string) ([]component.Component, erro
 	return []component.Component{
 		hosted.New("kube-apiserver", apiserver.NewAPIServerCommand, apiArgs, apiserverReady(adminKubeconfig)),
 		hosted.New("kube-controller-manager", controllermanager.NewControllerManagerCommand, cmArgs,
-			healthz(securePort(cmArgs, ControllerManagerPort))),
+			healthz(cmArgs, ControllerManagerPort)),
 		hosted.New("kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }, schedArgs,
-			healthz(securePort(schedArgs, SchedulerPort))),
+			healthz(schedArgs, SchedulerPort)),
 	}, nil
 }
 
-// securePort is the port a component serves on after extra arguments had their say, so
-// --extra-controller-manager-arg=secure-port=N moves the health check along with it.
-func securePort(args []string, fallback int) int {
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "--secure-port="); ok {
-			if p, err := strconv.Atoi(v); err == nil {
-				return p
-			}
-		}
-	}
-	return fallback
+// healthz checks a component's loopback /healthz on its secure port after extra arguments had
+// their say, so --extra-controller-manager-arg=secure-port=N moves the check along with it.
+func healthz(args []string, fallback int) func(context.Context) error {
+	port := hosted.FlagValue(args, "secure-port", strconv.Itoa(fallback))
+	return hosted.Healthz("https://127.0.0.1:" + port + "/healthz")
 }
 
 // apiserverReady asks /readyz as the admin: ready means every readiness check passed,
@@ -79,32 +69,6 @@ func apiserverReady(kubeconfig string) func(context.Context) error {
 		body, err := client.Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil {
 			return fmt.Errorf("/readyz: %w: %s", err, body)
-		}
-		return nil
-	}
-}
-
-// healthz asks a loopback health endpoint; these serve a self-signed certificate and
-// need no credentials for /healthz.
-func healthz(port int) func(context.Context) error {
-	client := &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-	}
-	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
 		}
 		return nil
 	}

@@ -46,6 +46,10 @@ type RegisterRequest struct {
 	// KubeletClientCSR and KubeletServingCSR are PEM certificate requests.
 	KubeletClientCSR  string `json:"kubeletClientCSR"`
 	KubeletServingCSR string `json:"kubeletServingCSR"`
+	// KubeProxyCSR and ControllerCSR are for the identities of the node's kube-proxy and of its
+	// own controllers (the pod network).
+	KubeProxyCSR  string `json:"kubeProxyCSR"`
+	ControllerCSR string `json:"controllerCSR"`
 	// Addresses are the node's IPs, put into the serving certificate.
 	Addresses []string `json:"addresses,omitempty"`
 	// DNSNames are extra names of the node for the serving certificate; NodeName is always in.
@@ -58,12 +62,28 @@ type RegisterResponse struct {
 	KubeletClientCert string `json:"kubeletClientCert"`
 	// KubeletServingCert is signed by the server CA, which the apiserver trusts for kubelets.
 	KubeletServingCert string `json:"kubeletServingCert"`
+	// KubeProxyCert is system:kube-proxy's, ControllerCert the node controllers', both signed
+	// by the client CA.
+	KubeProxyCert  string `json:"kubeProxyCert"`
+	ControllerCert string `json:"controllerCert"`
 	// ServerCA verifies the apiserver (and is the bundle /cacerts serves).
 	ServerCA string `json:"serverCA"`
 	// ClientCA verifies clients of the kubelet, such as the apiserver.
 	ClientCA string `json:"clientCA"`
 	// APIServerURL is where the kubelet reaches the apiserver.
 	APIServerURL string `json:"apiServerURL"`
+	// Cluster holds the settings every node must share with the servers.
+	Cluster ClusterSettings `json:"cluster"`
+}
+
+// ClusterSettings are the server's settings a node follows, so they are given once, to the
+// servers.
+type ClusterSettings struct {
+	ClusterCIDR    string `json:"clusterCIDR"`
+	ServiceCIDR    string `json:"serviceCIDR"`
+	ClusterDNS     string `json:"clusterDNS"`
+	ClusterDomain  string `json:"clusterDomain"`
+	FlannelBackend string `json:"flannelBackend"`
 }
 
 // maxRequest bounds a registration body: two CSRs and a few names.

@@ -52,6 +52,20 @@ func (f Files) ServingCert() string       { return filepath.Join(f.Dir, "kubelet
 func (f Files) ServingKey() string        { return filepath.Join(f.Dir, "kubelet-serving.key") }
 func (f Files) KubeletKubeconfig() string { return filepath.Join(f.Dir, "kubelet.kubeconfig") }
 
+// KubeProxyCert and KubeProxyKey are kube-proxy's identity (system:kube-proxy).
+func (f Files) KubeProxyCert() string { return filepath.Join(f.Dir, "kube-proxy.crt") }
+func (f Files) KubeProxyKey() string  { return filepath.Join(f.Dir, "kube-proxy.key") }
+
+// ControllerCert and ControllerKey are the node controllers' identity (pki.ControllerUser).
+func (f Files) ControllerCert() string { return filepath.Join(f.Dir, "controller.crt") }
+func (f Files) ControllerKey() string  { return filepath.Join(f.Dir, "controller.key") }
+
+// KubeProxyKubeconfig is kube-proxy's kubeconfig.
+func (f Files) KubeProxyKubeconfig() string { return filepath.Join(f.Dir, "kube-proxy.kubeconfig") }
+
+// ControllerKubeconfig is the node controllers' kubeconfig.
+func (f Files) ControllerKubeconfig() string { return filepath.Join(f.Dir, "controller.kubeconfig") }
+
 // ErrRefused means the server answered 401: it does not accept the token.
 var ErrRefused = errors.New("the server refused the token")
 
@@ -59,6 +73,7 @@ var ErrRefused = errors.New("the server refused the token")
 type Registration struct {
 	Files        Files
 	APIServerURL string
+	Cluster      ClusterSettings
 }
 
 // Register joins node to the server at serverURL (https://host:port of the join API): it fetches
@@ -75,15 +90,16 @@ func Register(ctx context.Context, serverURL string, tok token.Token, node Node,
 		return nil, fmt.Errorf("CA bundle from %s: %w", serverURL, err)
 	}
 
-	clientKey, clientCSR, err := newKeyAndCSR(node.Name)
-	if err != nil {
-		return nil, err
+	// One key pair per identity: kubelet client, kubelet serving, kube-proxy, node controllers.
+	var keys [4]crypto.Signer
+	var csrs [4][]byte
+	for i := range keys {
+		if keys[i], csrs[i], err = newKeyAndCSR(node.Name); err != nil {
+			return nil, err
+		}
 	}
-	servingKey, servingCSR, err := newKeyAndCSR(node.Name)
-	if err != nil {
-		return nil, err
-	}
-	req := RegisterRequest{NodeName: node.Name, KubeletClientCSR: string(clientCSR), KubeletServingCSR: string(servingCSR), DNSNames: node.DNSNames}
+	req := RegisterRequest{NodeName: node.Name, KubeletClientCSR: string(csrs[0]), KubeletServingCSR: string(csrs[1]),
+		KubeProxyCSR: string(csrs[2]), ControllerCSR: string(csrs[3]), DNSNames: node.DNSNames}
 	for _, ip := range node.Addresses {
 		req.Addresses = append(req.Addresses, ip.String())
 	}
@@ -91,18 +107,20 @@ func Register(ctx context.Context, serverURL string, tok token.Token, node Node,
 	if err != nil {
 		return nil, err
 	}
-	if err := resp.check(bundle, node, clientKey.Public(), servingKey.Public()); err != nil {
+	var pubs [4]crypto.PublicKey
+	for i, k := range keys {
+		pubs[i] = k.Public()
+	}
+	if err := resp.check(bundle, node, pubs); err != nil {
 		return nil, fmt.Errorf("registration answer from %s: %w", serverURL, err)
 	}
 
 	files := Files{Dir: dir}
-	clientKeyPEM, err := keyutil.MarshalPrivateKeyToPEM(clientKey)
-	if err != nil {
-		return nil, err
-	}
-	servingKeyPEM, err := keyutil.MarshalPrivateKeyToPEM(servingKey)
-	if err != nil {
-		return nil, err
+	var keyPEMs [4][]byte
+	for i, k := range keys {
+		if keyPEMs[i], err = keyutil.MarshalPrivateKeyToPEM(k); err != nil {
+			return nil, err
+		}
 	}
 	// Keys before certificates: a certificate on disk always has its key.
 	for _, f := range []struct {
@@ -110,12 +128,16 @@ func Register(ctx context.Context, serverURL string, tok token.Token, node Node,
 		data []byte
 		mode fs.FileMode
 	}{
-		{files.ClientKey(), clientKeyPEM, 0o600},
-		{files.ServingKey(), servingKeyPEM, 0o600},
+		{files.ClientKey(), keyPEMs[0], 0o600},
+		{files.ServingKey(), keyPEMs[1], 0o600},
+		{files.KubeProxyKey(), keyPEMs[2], 0o600},
+		{files.ControllerKey(), keyPEMs[3], 0o600},
 		{files.ServerCA(), bundle, 0o644},
 		{files.ClientCA(), []byte(resp.ClientCA), 0o644},
 		{files.ClientCert(), []byte(resp.KubeletClientCert), 0o644},
 		{files.ServingCert(), []byte(resp.KubeletServingCert), 0o644},
+		{files.KubeProxyCert(), []byte(resp.KubeProxyCert), 0o644},
+		{files.ControllerCert(), []byte(resp.ControllerCert), 0o644},
 	} {
 		if err := atomicfile.Write(f.path, f.data, f.mode); err != nil {
 			return nil, err
@@ -132,7 +154,7 @@ func Register(ctx context.Context, serverURL string, tok token.Token, node Node,
 	if err := atomicfile.Write(files.KubeletKubeconfig(), kcData, 0o600); err != nil {
 		return nil, err
 	}
-	return &Registration{Files: files, APIServerURL: resp.APIServerURL}, nil
+	return &Registration{Files: files, APIServerURL: resp.APIServerURL, Cluster: resp.Cluster}, nil
 }
 
 func newKeyAndCSR(nodeName string) (crypto.Signer, []byte, error) {
@@ -191,9 +213,10 @@ func post(ctx context.Context, url string, roots *x509.CertPool, tok token.Token
 	return &out, nil
 }
 
-// check makes sure the certificates are for this node and these keys and chain to the CAs the
+// check makes sure the certificates are for this node's identities and these keys (in the
+// order kubelet client, kubelet serving, kube-proxy, node controllers) and chain to the CAs the
 // server named, and that the server CA is the bundle the token pinned.
-func (r *RegisterResponse) check(pinned []byte, node Node, clientPub, servingPub crypto.PublicKey) error {
+func (r *RegisterResponse) check(pinned []byte, node Node, pubs [4]crypto.PublicKey) error {
 	if r.ServerCA != string(pinned) {
 		return errors.New("its server CA differs from the pinned /cacerts bundle")
 	}
@@ -208,16 +231,19 @@ func (r *RegisterResponse) check(pinned []byte, node Node, clientPub, servingPub
 	if err != nil {
 		return fmt.Errorf("client CA: %w", err)
 	}
-	want := "system:node:" + node.Name
-	for _, c := range []struct {
+	nodeUser := "system:node:" + node.Name
+	for i, c := range []struct {
 		what  string
 		pem   string
 		roots *x509.CertPool
-		pub   crypto.PublicKey
 		usage x509.ExtKeyUsage
+		user  string
+		group string
 	}{
-		{"kubelet client certificate", r.KubeletClientCert, clientRoots, clientPub, x509.ExtKeyUsageClientAuth},
-		{"kubelet serving certificate", r.KubeletServingCert, serverRoots, servingPub, x509.ExtKeyUsageServerAuth},
+		{"kubelet client certificate", r.KubeletClientCert, clientRoots, x509.ExtKeyUsageClientAuth, nodeUser, pki.NodesGroup},
+		{"kubelet serving certificate", r.KubeletServingCert, serverRoots, x509.ExtKeyUsageServerAuth, nodeUser, pki.NodesGroup},
+		{"kube-proxy certificate", r.KubeProxyCert, clientRoots, x509.ExtKeyUsageClientAuth, "system:kube-proxy", ""},
+		{"node controllers' certificate", r.ControllerCert, clientRoots, x509.ExtKeyUsageClientAuth, pki.ControllerUser, ""},
 	} {
 		certs, err := certutil.ParseCertsPEM([]byte(c.pem))
 		if err != nil {
@@ -227,10 +253,10 @@ func (r *RegisterResponse) check(pinned []byte, node Node, clientPub, servingPub
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: c.roots, KeyUsages: []x509.ExtKeyUsage{c.usage}}); err != nil {
 			return fmt.Errorf("%s: %w", c.what, err)
 		}
-		if cert.Subject.CommonName != want || !slices.Contains(cert.Subject.Organization, pki.NodesGroup) {
-			return fmt.Errorf("%s is for %q %v, want %q in %s", c.what, cert.Subject.CommonName, cert.Subject.Organization, want, pki.NodesGroup)
+		if cert.Subject.CommonName != c.user || (c.group != "" && !slices.Contains(cert.Subject.Organization, c.group)) {
+			return fmt.Errorf("%s is for %q %v, want %q %s", c.what, cert.Subject.CommonName, cert.Subject.Organization, c.user, c.group)
 		}
-		if pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(c.pub) {
+		if pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(pubs[i]) {
 			return fmt.Errorf("%s does not hold the key this node sent", c.what)
 		}
 	}

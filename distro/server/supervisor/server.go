@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,8 @@ type Config struct {
 	Auth *token.Authenticator
 	// APIServerURL is handed to registering agents.
 	APIServerURL string
+	// Cluster is handed to registering agents.
+	Cluster ClusterSettings
 	// Tunnel serves ConnectPath, behind the token check, for agents keeping their tunnel open
 	// (tunnel.Server). The listener then requests client certificates, without verifying them,
 	// so the tunnel can identify nodes by their kubelet client certificates; the other endpoints
@@ -193,35 +196,42 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, id token.Ident
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	clientKey, err := pki.PublicKeyFromCSR([]byte(req.KubeletClientCSR))
-	if err != nil {
-		http.Error(w, "kubeletClientCSR: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	servingKey, err := pki.PublicKeyFromCSR([]byte(req.KubeletServingCSR))
-	if err != nil {
-		http.Error(w, "kubeletServingCSR: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	keys := s.cfg.PKI
-	clientCert, err := keys.IssueKubeletClient(req.NodeName, clientKey)
-	if err == nil {
-		var servingCert []byte
-		if servingCert, err = keys.IssueKubeletServing(req.NodeName, ips, req.DNSNames, servingKey); err == nil {
-			resp := RegisterResponse{
-				KubeletClientCert:  string(clientCert),
-				KubeletServingCert: string(servingCert),
-				ServerCA:           string(keys.CABundle()),
-				ClientCA:           string(keys.ClientCA.CertPEM),
-				APIServerURL:       s.cfg.APIServerURL,
-			}
-			s.log.Info("issued kubelet certificates", "node", req.NodeName, "by", id.Username, "remote", r.RemoteAddr)
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(resp)
+	var keys [4]crypto.PublicKey
+	for i, csr := range []struct{ field, pem string }{
+		{"kubeletClientCSR", req.KubeletClientCSR},
+		{"kubeletServingCSR", req.KubeletServingCSR},
+		{"kubeProxyCSR", req.KubeProxyCSR},
+		{"controllerCSR", req.ControllerCSR},
+	} {
+		if keys[i], err = pki.PublicKeyFromCSR([]byte(csr.pem)); err != nil {
+			http.Error(w, csr.field+": "+err.Error(), http.StatusBadRequest)
 			return
 		}
 	}
-	s.log.Error(err, "join API could not issue kubelet certificates", "node", req.NodeName)
+	ca := s.cfg.PKI
+	resp := RegisterResponse{
+		ServerCA:     string(ca.CABundle()),
+		ClientCA:     string(ca.ClientCA.CertPEM),
+		APIServerURL: s.cfg.APIServerURL,
+		Cluster:      s.cfg.Cluster,
+	}
+	var certs [4][]byte
+	if certs[0], err = ca.IssueKubeletClient(req.NodeName, keys[0]); err == nil {
+		if certs[1], err = ca.IssueKubeletServing(req.NodeName, ips, req.DNSNames, keys[1]); err == nil {
+			if certs[2], err = ca.IssueNodeClient(pki.KubeProxy, keys[2]); err == nil {
+				certs[3], err = ca.IssueNodeClient(pki.Controller, keys[3])
+			}
+		}
+	}
+	if err == nil {
+		resp.KubeletClientCert, resp.KubeletServingCert = string(certs[0]), string(certs[1])
+		resp.KubeProxyCert, resp.ControllerCert = string(certs[2]), string(certs[3])
+		s.log.Info("issued node certificates", "node", req.NodeName, "by", id.Username, "remote", r.RemoteAddr)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(resp)
+		return
+	}
+	s.log.Error(err, "join API could not issue node certificates", "node", req.NodeName)
 	http.Error(w, "could not issue certificates", http.StatusInternalServerError)
 }
 
