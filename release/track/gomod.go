@@ -75,3 +75,40 @@ func tidy(ctx context.Context, dir string, env []string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// keepLocked requires again, through go get, the modules the lock pins for linking that
+// tidy dropped: go.mod may require a module ahead of the code that imports it, and the
+// lock (and upstream:verify) want it required all the same. go get records what its module
+// graph needs in go.sum and marks the requirement indirect, as it was.
+func keepLocked(ctx context.Context, dir string, env []string, goModPath string, lock *upstream.Lock) (string, error) {
+	data, err := os.ReadFile(goModPath)
+	if err != nil {
+		return "", err
+	}
+	f, err := modfile.Parse(goModPath, data, nil)
+	if err != nil {
+		return "", err
+	}
+	required := map[string]bool{}
+	for _, r := range f.Require {
+		required[r.Mod.Path] = true
+	}
+	var args []string
+	for _, m := range lock.Modules {
+		if (m.Role == upstream.RoleKubernetes || m.Role == upstream.RoleLinked) && !required[m.Path] {
+			args = append(args, m.Path+"@"+m.Version)
+		}
+	}
+	if len(args) == 0 {
+		return "", nil
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"get"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...), "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("go get %s (locked, dropped by go mod tidy): %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}

@@ -662,13 +662,19 @@ func existing(dir string, paths []string) []string {
 	return out
 }
 
-// moveGoMod moves go.mod to the lock, tidies, and checks the result as upstream:verify would.
+// moveGoMod moves go.mod to the lock, tidies, keeps what the lock pins, and checks the
+// result as upstream:verify would.
 func (o Options) moveGoMod(ctx context.Context, dir string, to *upstream.Lock) (string, error) {
 	goModPath := filepath.Join(dir, "go.mod")
 	if err := moveGoMod(goModPath, to); err != nil {
 		return "", err
 	}
 	out, err := tidy(ctx, dir, o.GoEnv)
+	if err != nil {
+		return out, err
+	}
+	kept, err := keepLocked(ctx, dir, o.GoEnv, goModPath, to)
+	out += kept
 	if err != nil {
 		return out, err
 	}

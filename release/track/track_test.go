@@ -60,6 +60,8 @@ func upstreamModules(t *testing.T, api373Kind string) *upstreamtest.Proxy {
 			upstreamtest.Mod{Path: "k8s.io/client-go", Version: "v0.37." + patch},
 		)
 	}
+	// A linked module go.mod requires ahead of any code importing it.
+	mods = append(mods, upstreamtest.Mod{Path: "example.com/vxlan", Version: "v0.1.0"})
 	return upstreamtest.NewProxy(t, mods...)
 }
 
@@ -129,6 +131,7 @@ func newWorld(t *testing.T, api373Kind string) *world {
 		{"k8s.io/kubernetes", "v1.37.2", upstream.RoleKubernetes},
 		{"k8s.io/api", "v0.37.2", upstream.RoleStaging},
 		{"k8s.io/client-go", "v0.37.2", upstream.RoleStaging},
+		{"example.com/vxlan", "v0.1.0", upstream.RoleLinked},
 	} {
 		lock.Modules = append(lock.Modules, upstream.Module{Path: m[0], Version: m[1], Sum: w.proxy.Sum(m[0], m[1]), Role: m[2]})
 	}
@@ -142,6 +145,7 @@ func newWorld(t *testing.T, api373Kind string) *world {
 	write(t, filepath.Join(seed, apiPatch), makePatch(t, "core/core.go", core,
 		strings.Replace(core, "const Kind = \"Pod\"\n", "const Kind = \"Pod\"\n\n// Patched says distro changed this group.\nconst Patched = true\n", 1), "core: mark the group patched"))
 	goCmd(t, w.proxy, seed, "mod", "tidy")
+	goCmd(t, w.proxy, seed, "get", "example.com/vxlan@v0.1.0") // required, not yet imported: tidy would drop it
 	gitIn(t, seed, "init", "--quiet", "-b", "main")
 	gitIn(t, seed, "add", ".")
 	gitIn(t, seed, "commit", "--quiet", "-m", "distro on Kubernetes v1.37.2")
@@ -292,7 +296,7 @@ func TestCleanBumpOpensOnePullRequestAndRerunsKeepIt(t *testing.T) {
 		t.Errorf("revision %d, want 1", lock.Revision)
 	}
 	for _, m := range lock.Modules {
-		want := map[string]string{"k8s.io/kubernetes": "v1.37.3", "k8s.io/api": "v0.37.3", "k8s.io/client-go": "v0.37.3"}[m.Path]
+		want := map[string]string{"k8s.io/kubernetes": "v1.37.3", "k8s.io/api": "v0.37.3", "k8s.io/client-go": "v0.37.3", "example.com/vxlan": "v0.1.0"}[m.Path]
 		if m.Version != want || m.Sum != w.proxy.Sum(m.Path, m.Version) {
 			t.Errorf("branch locks %s %s, want %s %s", m, m.Sum, want, w.proxy.Sum(m.Path, want))
 		}
