@@ -178,7 +178,8 @@ func (n Node) Components() ([]component.Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []component.Component{ctr, lb, creds}
+	// The load balancer follows the apiservers the cluster lists, once the node has credentials.
+	out := []component.Component{ctr, lb, creds, loadbalancer.NewFollower(lb, files.KubeProxyKubeconfig())}
 	if n.Tunnel {
 		t, err := n.tunnelAgent(files)
 		if err != nil {

@@ -145,8 +145,9 @@ func descendants(procs map[int]process, roots []int) []int {
 	return out
 }
 
-// unmountUnder detaches every mount point below dir, deepest first, and the network namespace
-// files of the pods.
+// unmountUnder detaches every mount point below dir, deepest first: the containers' root file
+// systems, the kubelet's volumes and the pods' network namespaces (containerd keeps them under
+// its state dir).
 func unmountUnder(o Options, dir string) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -162,7 +163,7 @@ func unmountUnder(o Options, dir string) error {
 			continue
 		}
 		mp := unescape(fields[4])
-		if strings.HasPrefix(mp, dir+"/") || strings.HasPrefix(mp, "/run/netns/cni-") || strings.HasPrefix(mp, "/var/run/netns/cni-") {
+		if strings.HasPrefix(mp, dir+"/") {
 			points = append(points, mp)
 		}
 	}
@@ -172,9 +173,6 @@ func unmountUnder(o Options, dir string) error {
 	for _, mp := range points {
 		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", mp, err))
-		}
-		if strings.Contains(mp, "/netns/cni-") {
-			os.Remove(mp)
 		}
 	}
 	if len(points) > 0 {

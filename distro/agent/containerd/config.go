@@ -48,6 +48,9 @@ func Render(c Config, s Settings) ([]byte, error) {
 	if s.RestrictOOMScoreAdj {
 		runtime["restrict_oom_score_adj"] = true
 	}
+	// Pods' network namespaces are mounted under the node's state dir, not the host-wide
+	// /var/run/netns, so nodes sharing a host (and distro killall) keep to their own.
+	runtime["netns_mounts_under_state_dir"] = true
 	doc := map[string]any{
 		"version": 3,
 		"root":    c.Root,

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // echoServer answers each line with name: line.
@@ -107,5 +109,22 @@ func TestUpdateKeepsCurrentAndIgnoresEmpty(t *testing.T) {
 	}
 	if _, err := New("test", "127.0.0.1:0", []string{"no-port"}); err == nil {
 		t.Error("a server without a port was accepted")
+	}
+}
+
+func TestServersFromEndpointSlicesSkipNotReady(t *testing.T) {
+	port, name := int32(6443), "https"
+	ready, notReady := true, false
+	slices := []any{&discoveryv1.EndpointSlice{
+		Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}},
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
+			{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: &notReady}},
+			{Addresses: []string{"10.0.0.3"}},
+		},
+	}}
+	got := servers(slices)
+	if fmt.Sprint(got) != "[10.0.0.1:6443 10.0.0.3:6443]" {
+		t.Errorf("servers %v", got)
 	}
 }
