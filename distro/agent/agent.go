@@ -35,6 +35,7 @@ type Options struct {
 	NodeIPs        []string
 	KubeletArgs    []string
 	KubeProxyArgs  []string
+	PodLogsDir     string
 }
 
 // NewOptions returns the defaults.
@@ -52,6 +53,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.NodeName, "node-name", "", "name of this node (default: the host name)")
 	fs.StringSliceVar(&o.NodeIPs, "node-ip", nil, "IPs of this node (default: the address of the default route's interface)")
 	fs.StringArrayVar(&o.KubeletArgs, "kubelet-arg", nil, "extra kubelet flag, flag=value; overrides distro's default")
+	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", "", "where containers' logs go (default /var/log/pods); nodes sharing a host need one each")
 	fs.StringArrayVar(&o.KubeProxyArgs, "kube-proxy-arg", nil, "extra kube-proxy flag, flag=value")
 }
 
@@ -79,6 +81,9 @@ func (o *Options) Validate() error {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("node-ip %q: not an IP address", ip))
 		}
+	}
+	if o.PodLogsDir != "" && !filepath.IsAbs(o.PodLogsDir) {
+		errs = append(errs, fmt.Errorf("pod-logs-dir %q: must be an absolute path", o.PodLogsDir))
 	}
 	return errors.Join(errs...)
 }
@@ -145,7 +150,7 @@ func Run(ctx context.Context, c *Config) error {
 	}
 	n := Node{DataDir: o.DataDir, BinDir: binDir, Name: c.nodeName, IPs: c.nodeIPs, JoinURL: c.joinURL, Token: c.token,
 		APIServers: []string{c.apiserver}, Registered: true, Tunnel: true,
-		ExtraKubeletArgs: o.KubeletArgs, ExtraKubeProxyArgs: o.KubeProxyArgs}
+		ExtraKubeletArgs: o.KubeletArgs, ExtraKubeProxyArgs: o.KubeProxyArgs, PodLogsDir: o.PodLogsDir}
 	reg, err := Register(ctx, c.joinURL, c.token, supervisor.Node{Name: c.nodeName, Addresses: c.nodeIPs}, n.CredentialsDir())
 	if err != nil {
 		if ctx.Err() != nil {

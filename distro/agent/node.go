@@ -63,6 +63,7 @@ type Node struct {
 	ProxyMode      string
 	CgroupRoot     string
 	ResolvConf     string
+	PodLogsDir     string
 
 	ExtraKubeletArgs   []string
 	ExtraKubeProxyArgs []string
@@ -149,6 +150,7 @@ func (n Node) Components() ([]component.Component, error) {
 		ClusterDomain: n.ClusterDomain,
 		CgroupRoot:    cgroupRoot,
 		ResolvConf:    resolv,
+		PodLogsDir:    n.PodLogsDir,
 		ExtraArgs:     n.ExtraKubeletArgs,
 	})
 	if err != nil {

@@ -4,8 +4,9 @@
 // conformance run use it; `mage cluster:up` and `cluster:down` drive it.
 //
 // Nodes share the host's mount namespace: every path a node writes is under its data dir
-// (containerd keeps even the pods' network namespaces there), so nothing collides, and the
-// cgroup hierarchy stays visible to each kubelet.
+// (containerd keeps even the pods' network namespaces there, and each kubelet gets its own
+// pod logs dir: a kubelet removes the log dirs of pods it does not know), so nothing
+// collides, and the cgroup hierarchy stays visible to each kubelet.
 package localcluster
 
 import (
@@ -196,7 +197,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		if n.Role == "server" {
 			n.Args = []string{"server", "--data-dir", n.DataDir, "--node-name", n.Name, "--node-ip", n.IP,
 				"--write-kubeconfig", filepath.Join(n.DataDir, "admin.yaml"), "--kubelet-arg=cgroup-root=" + n.CgroupRoot,
-				"--config", configFile}
+				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), "--config", configFile}
 			if o.Datastore != "" {
 				n.Args = append(n.Args, "--datastore-endpoint", o.Datastore)
 			}
@@ -208,7 +209,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		} else {
 			n.Args = append([]string{"agent", "--server", firstURL, "--token-file", filepath.Join(first.DataDir, "server", "node-token"),
 				"--data-dir", n.DataDir, "--node-name", n.Name, "--node-ip", n.IP, "--kubelet-arg=cgroup-root=" + n.CgroupRoot,
-				"--config", configFile}, o.AgentArgs...)
+				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), "--config", configFile}, o.AgentArgs...)
 		}
 		if n.Pid, err = start(bin, *n); err != nil {
 			return nil, err

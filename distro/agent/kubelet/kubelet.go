@@ -55,6 +55,9 @@ type Config struct {
 	CgroupRoot string
 	// ResolvConf is the file pods' DNS upstreams come from.
 	ResolvConf string
+	// PodLogsDir is where containers' logs go; the kubelet's /var/log/pods when empty. Nodes
+	// sharing a host need one each: a kubelet removes the log dirs of pods it does not know.
+	PodLogsDir string
 	// ExtraArgs are --kubelet-arg values: flag=value overrides of the generated flags.
 	ExtraArgs []string
 }
@@ -143,6 +146,7 @@ func (c Config) Render(cgroupV1 bool) ([]byte, error) {
 		ClusterDomain:            c.ClusterDomain,
 		ResolverConfig:           ptr.To(c.ResolvConf),
 		StaticPodPath:            c.StaticPodDir(),
+		PodLogsDir:               c.PodLogsDir,
 		SerializeImagePulls:      ptr.To(false),
 		// The kubelet runs inside distro: its oom_score_adj would be the whole server's, and a
 		// negative one needs CAP_SYS_RESOURCE, which is not a given.
