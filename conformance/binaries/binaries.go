@@ -49,6 +49,9 @@ var (
 	SampleAPIServer = Binary{Name: "sample-apiserver", Package: "k8s.io/sample-apiserver", Static: true}
 	// NNP is the nonewprivs image's program (test/images/nonewprivs).
 	NNP = Binary{Name: "nnp", Package: "k8s.io/kubernetes/test/images/nonewprivs", Static: true}
+	// Etcd is the etcd server of the etcd image (the aggregator test runs it beside
+	// sample-apiserver), from go.etcd.io/etcd/server/v3 at the version upstream.lock pins for tests.
+	Etcd = Binary{Name: "etcd", Package: "go.etcd.io/etcd/server/v3", Static: true}
 )
 
 // Source is the tree the binaries are built from.
