@@ -59,6 +59,11 @@ type Options struct {
 	Servers int
 	// Datastore is the servers' --datastore-endpoint; empty means each server's SQLite.
 	Datastore string
+	// DatastoreAt, when set, starts the servers' datastore once the host's bridge is up and
+	// returns its endpoint, which replaces Datastore. host is the host's address on the bridge,
+	// which every node reaches: the datastore listens there. What it starts is the caller's to
+	// stop, after Down.
+	DatastoreAt func(ctx context.Context, host net.IP) (string, error)
 	// Agents is the number of agents besides the servers.
 	Agents int
 	// Subnet is the nodes' network; the host takes its first address on the bridge.
@@ -102,7 +107,7 @@ func (c *Cluster) Server() Node { return c.Nodes[0] }
 
 // Up creates the bridge, the namespaces and the nodes, starts the server and then the agents,
 // and returns once every node is Ready. On failure it takes down what it made.
-func Up(ctx context.Context, o Options) (c *Cluster, err error) {
+func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if o.Dir == "" {
 		o.Dir = DefaultDir
 	}
@@ -124,7 +129,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if o.Agents < 0 || o.Servers < 0 || o.Servers+o.Agents > 50 {
 		return nil, fmt.Errorf("servers %d, agents %d: at most 50 nodes", o.Servers, o.Agents)
 	}
-	if o.Servers > 1 && o.Datastore == "" {
+	if o.Servers > 1 && o.Datastore == "" && o.DatastoreAt == nil {
 		return nil, fmt.Errorf("servers %d: several servers share an external datastore; set its endpoint", o.Servers)
 	}
 	bin, err := filepath.Abs(o.Binary)
@@ -144,7 +149,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if ones, _ := subnet.Mask.Size(); ones > 24 {
 		return nil, fmt.Errorf("subnet %s: too small, use a /24 or larger", o.Subnet)
 	}
-	c = &Cluster{Dir: o.Dir, Binary: bin, Bridge: o.Name + "0", Subnet: subnet.String(), Kubeconfig: filepath.Join(o.Dir, "kubeconfig.yaml")}
+	c := &Cluster{Dir: o.Dir, Binary: bin, Bridge: o.Name + "0", Subnet: subnet.String(), Kubeconfig: filepath.Join(o.Dir, "kubeconfig.yaml")}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -174,6 +179,11 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	gw := addr(subnet, 1)
 	if err := makeBridge(c.Bridge, &net.IPNet{IP: gw, Mask: subnet.Mask}); err != nil {
 		return nil, err
+	}
+	if o.DatastoreAt != nil {
+		if o.Datastore, err = o.DatastoreAt(ctx, gw); err != nil {
+			return nil, fmt.Errorf("starting the datastore: %w", err)
+		}
 	}
 	configFile := filepath.Join(o.Dir, "empty-config.yaml")
 	if err := os.WriteFile(configFile, nil, 0o600); err != nil {
