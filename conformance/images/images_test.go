@@ -219,10 +219,21 @@ func TestTrimRootfs(t *testing.T) {
 	}
 }
 
-func TestParseDebInfo(t *testing.T) {
-	d := parseDebInfo([]byte("Package: busybox-static\nVersion: 1:1.35.0-4+b1\nSHA256: abc\n\nPackage: busybox-static\nVersion: 1:1.30\nSHA256: old\n"))
-	if d.Version != "1:1.35.0-4+b1" || d.SHA256 != "abc" {
-		t.Errorf("= %+v", d)
+func TestParseSource(t *testing.T) {
+	for _, tc := range []struct{ in, pkg, version string }{
+		{"Package: busybox-static\nSource: busybox (1:1.35.0-4+deb12u1)\nVersion: 1:1.35.0-4+deb12u1+b1\n\nPackage: busybox-static\nVersion: 1:1.30\n", "busybox", "1:1.35.0-4+deb12u1"},
+		{"Package: busybox-static\nSource: busybox\nVersion: 1:1.37.0-6\n", "busybox", "1:1.37.0-6"},
+		{"Package: busybox-static\nVersion: 1:1.37.0-6\n", "busybox-static", "1:1.37.0-6"},
+	} {
+		d, err := parseSource([]byte(tc.in), "busybox-static")
+		if err != nil || d.Package != tc.pkg || d.Version != tc.version {
+			t.Errorf("parseSource(%q) = %+v, %v; want %s %s", tc.in, d, err, tc.pkg, tc.version)
+		}
+	}
+	for v, want := range map[string]string{"1:1.35.0-4+deb12u1": "1.35.0", "1.37.0-6": "1.37.0", "2.0": "2.0", "1:1.2-3-4": "1.2-3"} {
+		if got := upstreamVersion(v); got != want {
+			t.Errorf("upstreamVersion(%q) = %q, want %q", v, got, want)
+		}
 	}
 }
 

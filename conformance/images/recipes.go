@@ -250,26 +250,22 @@ func (b *builder) debianLayer(ctx context.Context, d Debian) (Step, error) {
 }
 
 func busyboxInputs(ctx context.Context, b *builder) (any, error) {
-	deb, err := debInfo(ctx, "busybox-static")
+	src, err := busyboxSource(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"deb": deb}, nil
+	return map[string]any{"source": src, "format": busyboxFormat}, nil
 }
 
-// busyboxImage is Debian's static busybox with every applet linked in /bin, as upstream's
+// busyboxImage is busybox (see busybox.go) with every applet linked in /bin, as upstream's
 // busybox image has them, and the minimal /etc of a busybox system.
 func (b *builder) busyboxImage(ctx context.Context) (v1.Image, error) {
 	return memoize(b, "busybox", func() (v1.Image, error) {
-		info, err := debInfo(ctx, "busybox-static")
+		src, err := busyboxSource(ctx)
 		if err != nil {
 			return nil, err
 		}
-		deb, err := info.download(ctx, b.CacheDir)
-		if err != nil {
-			return nil, err
-		}
-		bin, err := debFile(ctx, deb, "bin/busybox")
+		bin, err := b.busyboxBinary(ctx, src)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +277,7 @@ func (b *builder) busyboxImage(ctx context.Context) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		return NewImage(nil, []Step{{l, "busybox-static " + info.Version}}, v1.Config{Env: []string{defaultPath}, Cmd: []string{"sh"}})
+		return NewImage(nil, []Step{{l, "busybox " + upstreamVersion(src.Version) + " (defconfig, static)"}}, v1.Config{Env: []string{defaultPath}, Cmd: []string{"sh"}})
 	})
 }
 

@@ -3,13 +3,10 @@ package suite
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +40,7 @@ type Options struct {
 
 // Progress is the state of a run.
 type Progress struct {
-	Total, Passed, Failed int
+	Total, Passed, Failed, Skipped int
 	// Current is the test running now, when the log has said which.
 	Current string
 	// Last is the last finished test's line (PASSED name or FAILED name).
@@ -52,7 +49,7 @@ type Progress struct {
 }
 
 // Remaining is how many tests have not finished.
-func (p Progress) Remaining() int { return max(0, p.Total-p.Passed-p.Failed) }
+func (p Progress) Remaining() int { return max(0, p.Total-p.Passed-p.Failed-p.Skipped) }
 
 // String is the progress line printed while the suite runs.
 func (p Progress) String() string {
@@ -92,13 +89,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	os.Remove(res.JUnit)
 
 	tr := newTracker(o.Tests, o.Progress)
-	srv, url, err := progressServer(tr)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-
-	args := Args(o, url)
+	args := Args(o)
 	cmd := exec.CommandContext(ctx, o.E2ETest, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
 	if o.RepoList != "" {
@@ -155,8 +146,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// Args is e2e.test's command line.
-func Args(o Options, progressURL string) []string {
+// Args is e2e.test's command line. Progress is read from the verbose log: the suite's
+// --progress-report-url reporter posts the start and end of the suite but no test outcomes in
+// this release (its per-test counts stay at zero), so it is not used.
+func Args(o Options) []string {
 	args := []string{
 		"--kubeconfig=" + o.Kubeconfig,
 		"--provider=local",
@@ -168,9 +161,6 @@ func Args(o Options, progressURL string) []string {
 	}
 	if o.Kubectl != "" {
 		args = append(args, "--kubectl-path="+o.Kubectl)
-	}
-	if progressURL != "" {
-		args = append(args, "--progress-report-url="+progressURL)
 	}
 	return append(args, o.ExtraArgs...)
 }
@@ -186,17 +176,7 @@ func parseWillRun(line string) (int, bool) {
 	return n, err == nil
 }
 
-// report is what e2e.test posts to --progress-report-url after each test.
-type report struct {
-	Msg       string   `json:"msg"`
-	Total     int      `json:"total"`
-	Completed int      `json:"completed"`
-	Skipped   int      `json:"skipped"`
-	Failed    int      `json:"failed"`
-	Failures  []string `json:"failures"`
-}
-
-// tracker turns progress reports and log lines into Progress calls.
+// tracker turns the suite's log lines into Progress calls.
 type tracker struct {
 	mu    sync.Mutex
 	p     Progress
@@ -243,61 +223,42 @@ func (t *tracker) emit() {
 	t.out(p)
 }
 
-func (t *tracker) report(r report) {
-	t.mu.Lock()
-	changed := r.Completed != t.p.Passed || r.Failed != t.p.Failed
-	t.p.Passed, t.p.Failed = r.Completed, r.Failed
-	if r.Total > 0 {
-		t.p.Total = r.Total
-	}
-	if strings.HasPrefix(r.Msg, "PASSED ") || strings.HasPrefix(r.Msg, "FAILED ") {
-		t.p.Last = r.Msg
-		t.p.Current = ""
-	}
-	t.mu.Unlock()
-	if changed {
-		t.emit()
-	}
-}
+// Lines of ginkgo's verbose reporter: a spec ends with "• [<seconds> seconds]" when it passed,
+// "• [FAILED] [...]" (PANICKED, TIMEDOUT, INTERRUPTED, ABORTED) when it did not, "S [SKIPPED]"
+// when it skipped itself; it starts with its full text (the name, then its labels).
+var (
+	specPassed = regexp.MustCompile(`^• \[[0-9.]+ seconds\]`)
+	specFailed = regexp.MustCompile(`^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED)\]`)
+	specSkip   = regexp.MustCompile(`^S \[SKIPPED\]`)
+)
 
-// logLine notes the test that starts when ginkgo's verbose reporter prints its full text (the
-// name, then its labels) at the start of a line.
+// logLine follows the log: which test runs, and how each ended.
 func (t *tracker) logLine(line string) {
-	name := ""
-	for _, n := range t.names {
-		if strings.HasPrefix(line, n) {
-			name = n
-			break
+	t.mu.Lock()
+	changed := true
+	switch {
+	case specPassed.MatchString(line):
+		t.p.Passed++
+		t.p.Last, t.p.Current = "PASSED "+t.p.Current, ""
+	case specFailed.MatchString(line):
+		t.p.Failed++
+		t.p.Last, t.p.Current = "FAILED "+t.p.Current, ""
+	case specSkip.MatchString(line):
+		t.p.Skipped++
+		t.p.Last, t.p.Current = "SKIPPED "+t.p.Current, ""
+	default:
+		changed = false
+		for _, n := range t.names {
+			if strings.HasPrefix(line, n) && t.p.Current != n {
+				t.p.Current, changed = n, true
+				break
+			}
 		}
 	}
-	if name == "" {
-		return
-	}
-	t.mu.Lock()
-	changed := t.p.Current != name
-	t.p.Current = name
 	t.mu.Unlock()
 	if changed {
 		t.emit()
 	}
-}
-
-// progressServer serves the URL e2e.test posts its progress to.
-func progressServer(t *tracker) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep report
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&rep); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		t.report(rep)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return srv, "http://" + ln.Addr().String() + "/progress", nil
 }
 
 // junit is the part of ginkgo's junit report read here.

@@ -1,14 +1,10 @@
 package suite
 
 import (
-	"bytes"
-	"encoding/json"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -103,8 +99,8 @@ func TestQuickFocusFile(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	o := Options{E2ETest: "e2e.test", Kubectl: "/k/kubectl", Kubeconfig: "/k/config", ResultsDir: "/r", Tests: []Test{{Name: "[sig-x] a [Conformance]"}}, Timeout: 20 * time.Minute}
-	args := Args(o, "http://127.0.0.1:1/progress")
-	for _, want := range []string{"--kubeconfig=/k/config", "--provider=local", "--report-dir=/r", "--kubectl-path=/k/kubectl", "--progress-report-url=http://127.0.0.1:1/progress", "--ginkgo.timeout=20m0s"} {
+	args := Args(o)
+	for _, want := range []string{"--kubeconfig=/k/config", "--provider=local", "--report-dir=/r", "--kubectl-path=/k/kubectl", "--ginkgo.timeout=20m0s"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args lack %s: %q", want, args)
 		}
@@ -151,43 +147,37 @@ func TestParseWillRun(t *testing.T) {
 	}
 }
 
-// The tracker follows the log for the current test and the posted reports for the counts.
+// The tracker follows the log: the test that starts, and how each ends.
 func TestProgress(t *testing.T) {
-	var mu sync.Mutex
 	var seen []Progress
 	tests := []Test{{Name: "[sig-x] a [Conformance]"}, {Name: "[sig-x] b [Conformance]"}, {Name: "[sig-x] c [Conformance]"}}
-	tr := newTracker(tests, func(p Progress) { mu.Lock(); seen = append(seen, p); mu.Unlock() })
+	tr := newTracker(tests, func(p Progress) { seen = append(seen, p) })
 	defer tr.stop()
-	srv, url, err := progressServer(tr)
-	if err != nil {
-		t.Fatal(err)
+	for _, line := range []string{
+		"[SynchronizedBeforeSuite] PASSED [0.024 seconds]",
+		"[sig-x] b [Conformance] [sig-x, Conformance]",
+		"  STEP: something [sig-x] a [Conformance]",
+		"• [FAILED] [4.727 seconds]",
+		"[sig-x] b [It] [Conformance] [sig-x, Conformance]",
+		"[sig-x] a [Conformance] [sig-x, Conformance]",
+		"• [10.095 seconds]",
+	} {
+		tr.logLine(line)
 	}
-	defer srv.Close()
-
-	tr.logLine("[sig-x] b [Conformance] [sig-x, Conformance]")
-	tr.logLine("  STEP: something [sig-x] a [Conformance]")
-	body, _ := json.Marshal(report{Msg: "FAILED [sig-x] b [Conformance]", Total: 3, Failed: 1, Failures: []string{"[sig-x] b [Conformance]"}})
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 2 {
-		t.Fatalf("%d updates, want 2: %+v", len(seen), seen)
+	if len(seen) != 4 {
+		t.Fatalf("%d updates, want 4: %+v", len(seen), seen)
 	}
 	if seen[0].Current != "[sig-x] b [Conformance]" || seen[0].Remaining() != 3 {
 		t.Errorf("first update %+v", seen[0])
 	}
-	last := seen[1]
-	if last.Failed != 1 || last.Passed != 0 || last.Remaining() != 2 || last.Current != "" || last.Last != "FAILED [sig-x] b [Conformance]" {
-		t.Errorf("second update %+v", last)
+	if p := seen[1]; p.Failed != 1 || p.Current != "" || p.Last != "FAILED [sig-x] b [Conformance]" || p.Remaining() != 2 {
+		t.Errorf("second update %+v", p)
 	}
-	if s := last.String(); !strings.Contains(s, "0 passed, 1 failed, 2 remaining") || !strings.Contains(s, "FAILED [sig-x] b") {
+	last := seen[3]
+	if last.Passed != 1 || last.Failed != 1 || last.Remaining() != 1 || last.Last != "PASSED [sig-x] a [Conformance]" {
+		t.Errorf("last update %+v", last)
+	}
+	if s := last.String(); !strings.Contains(s, "1 passed, 1 failed, 1 remaining") || !strings.Contains(s, "PASSED [sig-x] a") {
 		t.Errorf("String() = %q", s)
 	}
 }
