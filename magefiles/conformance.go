@@ -1,0 +1,153 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/distro-io/distro/conformance"
+	"github.com/distro-io/distro/conformance/binaries"
+	"github.com/distro-io/distro/conformance/images"
+	"github.com/distro-io/distro/conformance/quick"
+	"github.com/distro-io/distro/conformance/suite"
+	stepimages "github.com/distro-io/distro/release/steps/images"
+)
+
+// Conformance builds the conformance suite's images and binaries and runs it.
+type Conformance mg.Namespace
+
+// quickImageGroups are the image groups the quick set's tests use.
+var quickImageGroups = []string{"agnhost", "busybox", "glibc-dns-testing", "nginx"}
+
+func conformanceLog(f string, a ...any) { fmt.Printf(f+"\n", a...) }
+
+// Images builds every image the [Conformance] tests use (DISTRO_CONFORMANCE_IMAGES=a,b limits
+// it to those groups) as OCI archives under $HOME/.cache/distro/conformance/images, named as
+// conformance/repo-list.yaml says; a group whose inputs did not change is not rebuilt.
+func (Conformance) Images(ctx context.Context) error {
+	mg.CtxDeps(ctx, Patches.Apply)
+	var groups []string
+	if s := os.Getenv("DISTRO_CONFORMANCE_IMAGES"); s != "" {
+		groups = strings.Split(s, ",")
+	}
+	_, err := conformanceImages(ctx, groups)
+	return err
+}
+
+func conformanceImages(ctx context.Context, groups []string) ([]string, error) {
+	w, err := conformance.Open(".", conformanceLog)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := w.ImageOptions(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	archives, err := images.Build(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, a := range archives {
+		state := "cached"
+		if a.Built {
+			state = "built in " + a.Duration.Round(time.Second).String()
+		}
+		fmt.Printf("%-18s %7.1f MiB  %s  %s\n", a.Group, float64(a.Size)/(1<<20), state, strings.Join(a.Refs, " "))
+		paths = append(paths, a.Path)
+	}
+	return paths, nil
+}
+
+// Binaries builds e2e.test, ginkgo and kubectl from the locked, patched upstream into
+// $HOME/.cache/distro/conformance/bin, by a hash of their inputs (e2e.test takes about half an
+// hour of CPU cold; unchanged inputs are never rebuilt).
+func (Conformance) Binaries(ctx context.Context) error {
+	mg.CtxDeps(ctx, Patches.Apply)
+	w, err := conformance.Open(".", conformanceLog)
+	if err != nil {
+		return err
+	}
+	for _, bin := range []binaries.Binary{binaries.E2ETest, binaries.Ginkgo, binaries.Kubectl} {
+		p, err := w.Binaries().Build(ctx, bin)
+		if err != nil {
+			return err
+		}
+		fmt.Println(p)
+	}
+	return nil
+}
+
+// Quick runs the focused conformance set of conformance/quick.txt: it builds dist/distro, the
+// airgap images, the images and binaries the set needs, brings up a server and two agents
+// (localcluster "conf", 10.212.0.0/24, /var/lib/distro-conf) unless $KUBECONFIG names a
+// cluster (payload compressed fast unless DISTRO_PAYLOAD_COMPRESSION says otherwise), prints progress while e2e.test runs, writes e2e.log, junit_01.xml and the nodes'
+// logs under build/conformance/quick (DISTRO_CONFORMANCE_RESULTS overrides it), takes the
+// cluster down (DISTRO_CONFORMANCE_KEEP=1 keeps it) and fails listing any failed test.
+func (Conformance) Quick(ctx context.Context) error {
+	mg.CtxDeps(ctx, Patches.Apply)
+	kubeconfig := os.Getenv("KUBECONFIG")
+	if kubeconfig == "" {
+		// The cluster is this machine's: the payload needs no release-grade compression.
+		if os.Getenv("DISTRO_PAYLOAD_COMPRESSION") == "" {
+			os.Setenv("DISTRO_PAYLOAD_COMPRESSION", "fast")
+		}
+		mg.CtxDeps(ctx, Build, Images.Build)
+	}
+	start := time.Now()
+	w, err := conformance.Open(".", conformanceLog)
+	if err != nil {
+		return err
+	}
+	tests, err := suite.LoadFocus(quick.FocusFile)
+	if err != nil {
+		return err
+	}
+	archives, err := conformanceImages(ctx, quickImageGroups)
+	if err != nil {
+		return err
+	}
+	e2e, err := w.Binaries().Build(ctx, binaries.E2ETest)
+	if err != nil {
+		return err
+	}
+	kubectl, err := w.Binaries().Build(ctx, binaries.Kubectl)
+	if err != nil {
+		return err
+	}
+	results := os.Getenv("DISTRO_CONFORMANCE_RESULTS")
+	if results == "" {
+		results = filepath.Join("build", "conformance", "quick")
+	}
+	results, _ = filepath.Abs(results)
+	os.RemoveAll(results)
+	fmt.Printf("quick conformance: %d tests, results in %s (prepared in %s)\n", len(tests), results, time.Since(start).Round(time.Second))
+	res, err := quick.Run(ctx, quick.Options{
+		Binary:     distPath,
+		Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
+		Kubeconfig: kubeconfig,
+		Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
+		Suite: suite.Options{
+			E2ETest:    e2e,
+			Kubectl:    kubectl,
+			Tests:      tests,
+			RepoList:   w.RepoListPath(),
+			ResultsDir: results,
+			Timeout:    30 * time.Minute,
+			Progress:   func(p suite.Progress) { fmt.Println(p) },
+		},
+		Log: conformanceLog,
+	})
+	if res != nil {
+		fmt.Printf("%d passed, %d failed, %d skipped of %d in %s (suite %s); e2e.log and junit_01.xml in %s\n",
+			len(res.Passed), len(res.Failed), len(res.Skipped), len(tests), time.Since(start).Round(time.Second), res.Duration.Round(time.Second), results)
+	}
+	return err
+}
