@@ -59,7 +59,7 @@ func aptSources() (string, error) {
 	return string(b), nil
 }
 
-// suiteWord finds a suite name as a whole word in sources.
+// hasSuite says whether sources name the suite (as a whole word).
 func hasSuite(sources, suite string) bool {
 	return regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(suite) + `(\s|$)`).MatchString(sources)
 }

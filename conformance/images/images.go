@@ -85,7 +85,8 @@ func GroupIDs() map[string][]string {
 	return m
 }
 
-// archiveFormat changes when the archive layout or any recipe's shape changes.
+// archiveFormat changes when the archive layout changes, or a recipe changes in a way its
+// inputs do not show (the files and configs written by the recipes themselves).
 const archiveFormat = "1"
 
 type builder struct {
@@ -259,7 +260,7 @@ func (b *builder) coreDNS(ctx context.Context) ([]byte, error) {
 // defaultPath is the PATH of every image, as Docker's and the OCI runtimes' default.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// versionLabel gives each tag of a shared image its own config, so two tags of the same
+// withVersion gives each tag of a shared image its own config, so two tags of the same
 // content are still two images (as upstream's are).
 func withVersion(cfg v1.Config, tag string) v1.Config {
 	cfg.Labels = map[string]string{"org.opencontainers.image.version": tag}
