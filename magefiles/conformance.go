@@ -128,6 +128,10 @@ func (Conformance) Quick(ctx context.Context) error {
 	}
 	results, _ = filepath.Abs(results)
 	os.RemoveAll(results)
+	if kubeconfig != "" {
+		// Nothing pulls them: the cluster's nodes must have imported them already.
+		fmt.Printf("testing the cluster of %s: its nodes must hold the images of %s\n", kubeconfig, strings.Join(archives, " "))
+	}
 	fmt.Printf("quick conformance: %d tests, results in %s (prepared in %s)\n", len(tests), results, time.Since(start).Round(time.Second))
 	res, err := quick.Run(ctx, quick.Options{
 		Binary:     distPath,
