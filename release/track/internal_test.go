@@ -1,6 +1,7 @@
 package track
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -37,6 +38,28 @@ func TestTail(t *testing.T) {
 	}
 	if got := tail([]byte("only"), 5); got != "only" {
 		t.Errorf("tail = %q", got)
+	}
+}
+
+func TestFailuresPicksTheLinesNamingWhatFailed(t *testing.T) {
+	out := []byte("ok  \tgithub.com/distro-io/distro/a\t0.1s\n" +
+		"--- FAIL: TestServer (2.00s)\n    server_test.go:10: boom\n" +
+		"FAIL\tgithub.com/distro-io/distro/distro/server\t2.1s\n" +
+		"FAIL\tgithub.com/distro-io/distro/distro/agent [build failed]\n" +
+		"ok  \tgithub.com/distro-io/distro/z\t0.1s\nFAIL\n")
+	want := "--- FAIL: TestServer (2.00s)\nFAIL\tgithub.com/distro-io/distro/distro/server\t2.1s\nFAIL\tgithub.com/distro-io/distro/distro/agent [build failed]\n… (failures above; the last lines of output below)\n"
+	if got := failures(out, 10); got != want {
+		t.Errorf("failures =\n%s\nwant\n%s", got, want)
+	}
+	if got := failures(out, 1); !strings.HasSuffix(strings.SplitN(got, "\n", 3)[1], "… and 2 more") {
+		t.Errorf("bounded failures = %q", got)
+	}
+	if got := failures([]byte("ok\nall good\n"), 10); got != "" {
+		t.Errorf("failures of a passing output = %q", got)
+	}
+	res := runStep(context.Background(), t.TempDir(), nil, Step{Name: "unit tests", Command: []string{"sh", "-c", "printf -- '--- FAIL: TestA (0.00s)\\n'; seq 1 30; exit 1"}})
+	if res.Status != Failed || !strings.HasPrefix(res.Tail, "--- FAIL: TestA (0.00s)\n… (failures above") || !strings.HasSuffix(res.Tail, "\n30") {
+		t.Errorf("failed step tail:\n%s", res.Tail)
 	}
 }
 

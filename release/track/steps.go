@@ -69,6 +69,7 @@ func runStep(ctx context.Context, dir string, env []string, s Step) StepResult {
 	res.Tail = tail(out, tailLines)
 	if err != nil {
 		res.Status, res.Reason = Failed, err.Error()
+		res.Tail = failures(out, failureLines) + res.Tail
 		return res
 	}
 	res.Status = Passed
@@ -108,6 +109,34 @@ func mageTargets(out []byte) map[string]bool {
 		}
 	}
 	return targets
+}
+
+// failureLines bounds how many lines naming failures a failed step's summary shows.
+const failureLines = 40
+
+// failures picks out of a failed step's output the lines that name what failed, which go
+// test prints long before its last lines: "--- FAIL: TestX", "FAIL\tpackage", panics and
+// build errors of test packages ("[build failed]", "[setup failed]"). It returns them with a
+// separator line, or "" when there are none.
+func failures(out []byte, n int) string {
+	var picked []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--- FAIL") || strings.HasPrefix(line, "FAIL\t") || strings.HasPrefix(line, "panic: ") ||
+			strings.HasSuffix(line, "[build failed]") || strings.HasSuffix(line, "[setup failed]") {
+			picked = append(picked, line)
+		}
+	}
+	if len(picked) == 0 {
+		return ""
+	}
+	if len(picked) > n {
+		picked = append(picked[:n], fmt.Sprintf("… and %d more", len(picked)-n))
+	}
+	return strings.Join(picked, "\n") + "\n… (failures above; the last lines of output below)\n"
 }
 
 func tail(out []byte, n int) string {
