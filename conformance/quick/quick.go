@@ -29,15 +29,6 @@ const (
 	Agents = 2
 )
 
-// EvictionArg is the kubelet's hard eviction thresholds on the quick cluster's nodes: absolute
-// free space instead of upstream's percentages (imagefs.available<15%, nodefs.available<10%).
-// The nodes share the host's disk, and on a development machine whose large disk is mostly
-// used by other things the percentages are crossed from the start: the kubelet then reports
-// DiskPressure, taints the node and evicts every test pod as soon as it is admitted ("The node
-// was low on resource: ephemeral-storage"), which tests the machine rather than the
-// distribution. The memory threshold and the inode ones are upstream's.
-const EvictionArg = "--kubelet-arg=eviction-hard=memory.available<100Mi,nodefs.available<2Gi,nodefs.inodesFree<5%,imagefs.available<2Gi,imagefs.inodesFree<5%"
-
 // FocusFile is the quick set's focus list, relative to the module root.
 const FocusFile = "conformance/quick.txt"
 
@@ -80,10 +71,7 @@ func Run(ctx context.Context, o Options) (res *suite.Result, err error) {
 			Agents: Agents,
 			Subnet: ClusterSubnet,
 			Images: o.Images,
-			// The server is a node too: it runs test pods like the agents.
-			ServerArgs: []string{EvictionArg},
-			AgentArgs:  []string{EvictionArg},
-			Log:        o.Log,
+			Log:    o.Log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bringing the cluster up: %w", err)

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -41,16 +40,5 @@ func TestCopyNodeLogs(t *testing.T) {
 	// Nothing to copy is not an error.
 	if err := copyNodeLogs(filepath.Join(dir, "missing"), dst); err != nil {
 		t.Error(err)
-	}
-}
-
-func TestEvictionArg(t *testing.T) {
-	for _, signal := range []string{"memory.available<", "nodefs.available<", "nodefs.inodesFree<", "imagefs.available<", "imagefs.inodesFree<"} {
-		if !strings.Contains(EvictionArg, signal) {
-			t.Errorf("EvictionArg sets no %s threshold (a partial eviction-hard leaves the others unset)", signal)
-		}
-	}
-	if !strings.HasPrefix(EvictionArg, "--kubelet-arg=eviction-hard=") {
-		t.Errorf("EvictionArg = %q", EvictionArg)
 	}
 }

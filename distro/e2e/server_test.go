@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distro-io/distro/distro/localcluster"
 )
 
 // server is a `distro server` process with its own data dir and ports, running the control
@@ -50,6 +52,9 @@ func (s *server) start(extra ...string) {
 	args := []string{"server", "--data-dir", s.dataDir, "--write-kubeconfig", s.kubeconfig, "--https-listen-port", fmt.Sprint(s.port)}
 	if !s.node {
 		args = append(args, "--disable-agent")
+	} else {
+		// Absolute disk thresholds: the host's disk may be mostly used by other things.
+		args = append(args, localcluster.EvictionArg)
 	}
 	args = append(args, extra...)
 	s.cmd = exec.Command(s.bin, args...)

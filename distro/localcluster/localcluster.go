@@ -44,6 +44,15 @@ const (
 	stateFile = "cluster.json"
 )
 
+// EvictionArg is every node's hard eviction thresholds: absolute free space instead of
+// upstream's percentages (imagefs.available<15%, nodefs.available<10%). The nodes share the
+// host's disk, and on a machine whose large disk is mostly used by other things the
+// percentages are crossed from the start: the kubelet reports DiskPressure, taints the node
+// and evicts every pod as soon as it is admitted, which tests the machine rather than the
+// distribution. The memory and inode thresholds are upstream's; a partial eviction-hard
+// would leave the others unset.
+const EvictionArg = "--kubelet-arg=eviction-hard=memory.available<100Mi,nodefs.available<2Gi,nodefs.inodesFree<5%,imagefs.available<2Gi,imagefs.inodesFree<5%"
+
 // Options describe the cluster to bring up.
 type Options struct {
 	// Name prefixes the host bridge (<name>0), the namespaces (<name>-<node>) and the veths, so
@@ -207,7 +216,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if n.Role == "server" {
 			n.Args = []string{"server", "--data-dir", n.DataDir, "--node-name", n.Name, "--node-ip", n.IP,
 				"--write-kubeconfig", filepath.Join(n.DataDir, "admin.yaml"), "--kubelet-arg=cgroup-root=" + n.CgroupRoot,
-				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), "--config", configFile}
+				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), EvictionArg, "--config", configFile}
 			if o.Datastore != "" {
 				n.Args = append(n.Args, "--datastore-endpoint", o.Datastore)
 			}
@@ -219,7 +228,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		} else {
 			n.Args = append([]string{"agent", "--server", firstURL, "--token-file", filepath.Join(first.DataDir, "server", "node-token"),
 				"--data-dir", n.DataDir, "--node-name", n.Name, "--node-ip", n.IP, "--kubelet-arg=cgroup-root=" + n.CgroupRoot,
-				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), "--config", configFile}, o.AgentArgs...)
+				"--pod-logs-dir", filepath.Join(n.DataDir, "pod-logs"), EvictionArg, "--config", configFile}, o.AgentArgs...)
 		}
 		if n.Pid, err = start(bin, *n); err != nil {
 			return nil, err
