@@ -44,6 +44,7 @@ type Options struct {
 	FlannelBackend    string
 	KubeletArgs       []string
 	KubeProxyArgs     []string
+	PodLogsDir        string
 
 	ExtraAPIServerArgs         []string
 	ExtraControllerManagerArgs []string
@@ -89,6 +90,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.FlannelBackend, "flannel-backend", "vxlan", "pod network between nodes: vxlan or host-gw")
 	fs.StringArrayVar(&o.KubeletArgs, "kubelet-arg", nil, "extra kubelet flag, flag=value; overrides distro's default")
 	fs.StringArrayVar(&o.KubeProxyArgs, "kube-proxy-arg", nil, "extra kube-proxy flag, flag=value")
+	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", "", "where containers' logs go (default /var/log/pods); nodes sharing a host need one each")
 	fs.StringArrayVar(&o.ExtraAPIServerArgs, "extra-apiserver-arg", nil, "extra kube-apiserver flag, flag=value; overrides distro's default")
 	fs.StringArrayVar(&o.ExtraControllerManagerArgs, "extra-controller-manager-arg", nil, "extra kube-controller-manager flag, flag=value")
 	fs.StringArrayVar(&o.ExtraSchedulerArgs, "extra-scheduler-arg", nil, "extra kube-scheduler flag, flag=value")
@@ -129,6 +131,14 @@ func (o *Options) Validate() error {
 	}
 	if strings.ContainsAny(o.Token, " \t\n:") {
 		errs = append(errs, errors.New("token: a secret must not contain spaces or colons"))
+	}
+	if o.PodLogsDir != "" && !filepath.IsAbs(o.PodLogsDir) {
+		errs = append(errs, fmt.Errorf("pod-logs-dir %q: must be an absolute path", o.PodLogsDir))
+	}
+	switch o.FlannelBackend {
+	case "vxlan", "host-gw":
+	default:
+		errs = append(errs, fmt.Errorf("flannel-backend %q: expected vxlan or host-gw", o.FlannelBackend))
 	}
 	if _, err := addons.ClusterDNSIP(o.ServiceCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("service-cidr: %w", err))

@@ -176,6 +176,7 @@ func (c *Config) node(keys *pki.PKI) (*agent.Node, error) {
 		ClusterDNS:         dns,
 		ClusterDomain:      o.ClusterDomain,
 		FlannelBackend:     o.FlannelBackend,
+		PodLogsDir:         o.PodLogsDir,
 		ExtraKubeletArgs:   o.KubeletArgs,
 		ExtraKubeProxyArgs: o.KubeProxyArgs,
 	}, nil
