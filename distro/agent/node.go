@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -49,8 +51,16 @@ type Node struct {
 	// Registered says the node's credentials are in CredentialsDir already (distro agent
 	// registers before it starts anything); otherwise the node registers as it starts.
 	Registered bool
-	// Tunnel opens the websocket through which the servers reach this node's kubelet.
+	// Tunnel opens the websockets through which the servers reach this node's kubelet: one to
+	// the server at JoinURL and one to every other server the load balancer learns of, since
+	// each server's apiserver reaches a kubelet only through a tunnel to itself.
 	Tunnel bool
+	// LocalServer says a server runs beside this node, at JoinURL on loopback: its apiserver
+	// reaches the kubelet directly, so the node tunnels only to the other servers.
+	LocalServer bool
+	// ServerCAFile verifies the servers the tunnels connect to; the CA the join API handed out
+	// (in CredentialsDir) when empty.
+	ServerCAFile string
 
 	// KubeProxyCert and ControllerCert, when set, are used instead of the kube-proxy and node
 	// controller identities from the join API (the server's own node uses the control plane's).
@@ -183,7 +193,7 @@ func (n Node) Components() ([]component.Component, error) {
 	// The load balancer follows the apiservers the cluster lists, once the node has credentials.
 	out := []component.Component{ctr, lb, creds, loadbalancer.NewFollower(lb, files.KubeProxyKubeconfig())}
 	if n.Tunnel {
-		t, err := n.tunnelAgent(files)
+		t, err := n.tunnels(files, lb)
 		if err != nil {
 			return nil, err
 		}
@@ -192,12 +202,21 @@ func (n Node) Components() ([]component.Component, error) {
 	return append(out, kl, network, proxy), nil
 }
 
-// tunnelAgent dials the join API's tunnel endpoint with the node's kubelet client certificate,
-// read at each connection so a renewed one is used.
-func (n Node) tunnelAgent(files supervisor.Files) (*tunnel.Agent, error) {
-	roots, err := certutil.NewPool(files.ServerCA())
+// tunnels dial the join API's tunnel endpoint of every server with the node's kubelet client
+// certificate, read at each connection so a renewed one is used. The servers are those the
+// load balancer knows (the apiservers of the kubernetes Service), each at the join API's port.
+func (n Node) tunnels(files supervisor.Files, lb *loadbalancer.LoadBalancer) (*tunnel.Pool, error) {
+	caFile := n.ServerCAFile
+	if caFile == "" {
+		caFile = files.ServerCA()
+	}
+	roots, err := certutil.NewPool(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	join, err := url.Parse(n.JoinURL)
+	if err != nil || join.Port() == "" {
+		return nil, fmt.Errorf("tunnel: join API URL %q has no port", n.JoinURL)
 	}
 	var addrs []netip.Addr
 	for _, ip := range n.IPs {
@@ -213,13 +232,31 @@ func (n Node) tunnelAgent(files supervisor.Files) (*tunnel.Agent, error) {
 			return &pair, err
 		},
 	}
-	return tunnel.NewAgent(tunnel.AgentConfig{
+	cfg := tunnel.AgentConfig{
 		ServerURL: n.JoinURL,
 		TLS:       tlsCfg,
 		Token:     n.Token,
 		NodeName:  n.Name,
 		Addresses: addrs,
-	}), nil
+	}
+	if n.LocalServer {
+		cfg.ServerURL = ""
+	}
+	servers := func() []string {
+		var out []string
+		for _, s := range lb.Servers() {
+			host, _, err := net.SplitHostPort(s)
+			if err != nil {
+				continue
+			}
+			if a, err := netip.ParseAddr(host); err == nil && (a.IsLoopback() || n.LocalServer && slices.Contains(addrs, a.Unmap())) {
+				continue // this node's own server
+			}
+			out = append(out, "https://"+net.JoinHostPort(host, join.Port()))
+		}
+		return out
+	}
+	return tunnel.NewPool(tunnel.PoolConfig{Agent: cfg, Servers: servers}), nil
 }
 
 // credentials registers the node with the join API at start and writes what it hands out, and

@@ -144,7 +144,13 @@ func newPKI(t *testing.T) *pki.PKI {
 // written configuration file.
 func start(t *testing.T, tweaks ...func(*EgressConfig)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, keys: newPKI(t), log: &syncBuffer{}}
+	return startWith(t, newPKI(t), tweaks...)
+}
+
+// startWith is start with the given PKI: fixtures sharing one stand for servers of one cluster.
+func startWith(t *testing.T, keys *pki.PKI, tweaks ...func(*EgressConfig)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, keys: keys, log: &syncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
 			t.Logf("log:\n%s", f.log)
