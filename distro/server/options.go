@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -17,6 +20,7 @@ import (
 	"github.com/distro-io/distro/distro/server/addons"
 	"github.com/distro-io/distro/distro/server/datastore"
 	"github.com/distro-io/distro/distro/server/supervisor"
+	"github.com/distro-io/distro/distro/token"
 	"github.com/distro-io/distro/distro/version"
 )
 
@@ -38,7 +42,9 @@ type Options struct {
 	ServiceCIDR       string
 	ClusterDomain     string
 	NodePortRange     string
+	Server            string
 	Token             string
+	TokenFile         string
 	DisableAgent      bool
 	NodeName          string
 	FlannelBackend    string
@@ -84,7 +90,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "service network")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "cluster DNS domain")
 	fs.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "port range of NodePort services")
-	fs.StringVarP(&o.Token, "token", "t", "", "secret of the server token (generated on first start when empty)")
+	fs.StringVarP(&o.Server, "server", "s", "", "join the cluster of this server, https://HOST:6443: needs its server token and the same --datastore-endpoint")
+	fs.StringVarP(&o.Token, "token", "t", "", "the cluster's server token (K10…::server:SECRET) to join with; on the first server, the secret of the token to create (generated when empty)")
+	fs.StringVar(&o.TokenFile, "token-file", "", "file holding the token (a server keeps its own in <data-dir>/server/token)")
 	fs.BoolVar(&o.DisableAgent, "disable-agent", false, "run the control plane only, without a node")
 	fs.StringVar(&o.NodeName, "node-name", "", "name of this server's node (default: the host name)")
 	fs.StringVar(&o.FlannelBackend, "flannel-backend", "vxlan", "pod network between nodes: vxlan or host-gw")
@@ -129,8 +137,24 @@ func (o *Options) Validate() error {
 	if lo, hi, ok := strings.Cut(o.NodePortRange, "-"); !ok || lo == "" || hi == "" {
 		errs = append(errs, fmt.Errorf("service-node-port-range %q: expected LOW-HIGH", o.NodePortRange))
 	}
-	if strings.ContainsAny(o.Token, " \t\n:") {
-		errs = append(errs, errors.New("token: a secret must not contain spaces or colons"))
+	if o.Token != "" && o.TokenFile != "" {
+		errs = append(errs, errors.New("token and token-file: give one of them"))
+	}
+	if o.Token != "" {
+		if _, err := parseServerToken(o.Token); err != nil {
+			errs = append(errs, fmt.Errorf("token: %w", err))
+		}
+	}
+	if o.Server != "" {
+		if u, err := url.Parse(o.Server); err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Path != "" && u.Path != "/" {
+			errs = append(errs, fmt.Errorf("server %q: expected https://HOST:PORT", o.Server))
+		}
+		if o.Token == "" && o.TokenFile == "" {
+			errs = append(errs, errors.New("server: joining a cluster needs its server token (token or token-file)"))
+		}
+		if ds := strings.TrimSpace(o.DatastoreEndpoint); ds == "" || strings.HasPrefix(ds, "sqlite://") {
+			errs = append(errs, errors.New("server: servers of one cluster share an external datastore; give the one the cluster uses (datastore-endpoint postgres://…, mysql://… or https://etcd…)"))
+		}
 	}
 	if o.PodLogsDir != "" && !filepath.IsAbs(o.PodLogsDir) {
 		errs = append(errs, fmt.Errorf("pod-logs-dir %q: must be an absolute path", o.PodLogsDir))
@@ -151,9 +175,28 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// parseServerToken reads what --token gives: the cluster's server token, or a bare secret.
+// Errors never repeat the secret.
+func parseServerToken(s string) (token.Token, error) {
+	t, err := token.Parse(s)
+	switch {
+	case err != nil:
+		return token.Token{}, err
+	case t.JoinID != "":
+		return token.Token{}, errors.New("a join token lets agents join, not servers; give the server token (<data-dir>/server/token on a server of the cluster)")
+	case t.Username != "" && t.Username != token.ServerUser:
+		return token.Token{}, fmt.Errorf("a %s token cannot add a server; give the server token (<data-dir>/server/token on a server of the cluster)", t.Username)
+	case strings.ContainsAny(t.Secret, " \t\n:"):
+		return token.Token{}, errors.New("a secret must not contain spaces or colons")
+	}
+	return t, nil
+}
+
 // Config is the complete server configuration; only Complete makes one.
 type Config struct {
 	opts      Options
+	token     token.Token
+	joinURL   string
 	serverDir string
 	nodeIPs   []net.IP
 	advertise net.IP
@@ -164,6 +207,25 @@ type Config struct {
 // Complete derives the configuration. Call Validate first.
 func (o *Options) Complete() (*Config, error) {
 	c := &Config{opts: *o, serverDir: filepath.Join(o.DataDir, "server")}
+	raw := o.Token
+	if o.TokenFile != "" {
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token-file: %w", err)
+		}
+		raw = strings.TrimSpace(string(data))
+	}
+	if raw != "" {
+		t, err := parseServerToken(raw)
+		if err != nil {
+			return nil, fmt.Errorf("token: %w", err)
+		}
+		c.token = t
+	}
+	if o.Server != "" {
+		u, _ := url.Parse(o.Server) // checked by Validate
+		c.joinURL = "https://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(o.SupervisorPort))
+	}
 	for _, s := range o.NodeIPs {
 		c.nodeIPs = append(c.nodeIPs, net.ParseIP(s))
 	}

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -17,6 +19,7 @@ import (
 	"github.com/distro-io/distro/distro/component"
 	"github.com/distro-io/distro/distro/pki"
 	"github.com/distro-io/distro/distro/server/addons"
+	"github.com/distro-io/distro/distro/server/bootstrap"
 	"github.com/distro-io/distro/distro/server/controlplane"
 	"github.com/distro-io/distro/distro/server/datastore"
 	"github.com/distro-io/distro/distro/server/encryption"
@@ -31,7 +34,55 @@ const StopTimeout = 90 * time.Second
 
 // Prepare writes what the components need before they start: the PKI, the tokens and
 // the encryption configuration. It is idempotent: a restart reuses every file.
-func (c *Config) Prepare() (*pki.PKI, error) {
+//
+// On a datastore servers share, the files every server holds alike come from the cluster's
+// bootstrap data there when it exists (a joining server, or any restart), and are published
+// there by the server that made them first; the datastore must be running.
+func (c *Config) Prepare(ctx context.Context) (*pki.PKI, error) {
+	shared, closeStore, err := c.bootstrap()
+	if err != nil {
+		return nil, err
+	}
+	if shared == nil {
+		return c.prepareFiles()
+	}
+	defer closeStore()
+	found, err := shared.Fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := c.prepareFiles()
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if err := shared.Publish(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// bootstrap is the exchange of the shared files through the datastore; nil on SQLite, which
+// no other server can reach.
+func (c *Config) bootstrap() (*bootstrap.Config, func() error, error) {
+	ds := c.datastore
+	if ds.Kind == datastore.SQLite {
+		return nil, nil, nil
+	}
+	store := bootstrap.EtcdConfig{Endpoints: []string{"unix://" + ds.Socket}}
+	if ds.Kind == datastore.Etcd {
+		store = bootstrap.EtcdConfig{Endpoints: strings.Split(ds.Endpoint, ","), CAFile: ds.CAFile, CertFile: ds.CertFile, KeyFile: ds.KeyFile}
+	}
+	s, err := bootstrap.DialEtcd(store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &bootstrap.Config{DataDir: c.opts.DataDir, Store: s, Token: c.token, JoinURL: c.joinURL}, s.Close, nil
+}
+
+// prepareFiles makes or keeps every file of the server.
+func (c *Config) prepareFiles() (*pki.PKI, error) {
 	o := c.opts
 	var nodeIPs []string
 	for _, ip := range c.nodeIPs {
@@ -61,7 +112,10 @@ func (c *Config) Prepare() (*pki.PKI, error) {
 		return nil, err
 	}
 	caHash := token.HashCA(keys.CABundle())
-	if _, err := token.Ensure(token.ServerTokenFile(o.DataDir), "server", caHash, o.Token); err != nil {
+	if c.token.Pinned() && c.token.CAHash != caHash {
+		return nil, fmt.Errorf("the token pins CA hash %s but this server's CA hashes to %s: the token is another cluster's", c.token.CAHash, caHash)
+	}
+	if _, err := token.Ensure(token.ServerTokenFile(o.DataDir), "server", caHash, c.token.Secret); err != nil {
 		return nil, err
 	}
 	if _, err := token.Ensure(token.NodeTokenFile(o.DataDir), "node", caHash, ""); err != nil {
@@ -85,7 +139,8 @@ func (c *Config) Prepare() (*pki.PKI, error) {
 
 func (c *Config) encryptionConfig() string { return encryption.File(c.opts.DataDir) }
 
-// Components returns the control plane's components in start order.
+// Components returns the control plane's components in start order, after the datastore
+// (Run starts that first: Prepare needs it).
 func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 	o := c.opts
 	cp := &controlplane.Config{
@@ -126,8 +181,16 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 	})
 	// The tunnels stop after the join API (reverse order) and the egress proxy after the
 	// apiserver, so neither goes while something still uses it.
-	out := append([]component.Component{datastore.New(c.datastore), tunnels, egress}, controlPlane...)
+	out := append([]component.Component{tunnels, egress}, controlPlane...)
 	out = append(out, join, deployer)
+	shared, _, err := c.bootstrap()
+	if err != nil {
+		return nil, err
+	}
+	if shared != nil {
+		// The keeper closes the store when it stops.
+		out = append(out, bootstrap.NewKeeper(*shared, 0))
+	}
 	if o.DisableAgent {
 		return out, nil
 	}
@@ -168,6 +231,9 @@ func (c *Config) node(keys *pki.PKI) (*agent.Node, error) {
 		Name:               c.nodeName,
 		IPs:                c.nodeIPs,
 		JoinURL:            "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(o.SupervisorPort)),
+		Tunnel:             true,
+		LocalServer:        true,
+		ServerCAFile:       keys.Layout.CertFile(pki.ServerCA),
 		Token:              nodeTok,
 		APIServers:         []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.HTTPSPort))},
 		KubeProxyCert:      clientPair(keys.Layout, pki.KubeProxy),
@@ -257,10 +323,39 @@ func (c *Config) tunnels(keys *pki.PKI) (*tunnel.Server, *tunnel.EgressProxy, er
 }
 
 // Run starts the server and serves until ctx ends or a component fails, then stops every
-// component in reverse order.
+// component in reverse order. The datastore starts first and stops last, under a manager of
+// its own: the shared files are read from it before the rest is even configured.
 func Run(ctx context.Context, c *Config) error {
-	keys, err := c.Prepare()
+	storage := component.NewManager()
+	storage.Add(datastore.New(c.datastore))
+	if err := storage.Init(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := storage.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			klog.InfoS("stopped before the server was ready", "reason", context.Cause(ctx))
+			return nil
+		}
+		return err
+	}
+	err := serve(ctx, c, start, storage.Failed())
+	stopCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer cancel()
+	if serr := storage.Stop(stopCtx); serr != nil {
+		return errors.Join(err, fmt.Errorf("stopping: %w", serr))
+	}
+	return err
+}
+
+// serve runs the rest of the server on the running datastore.
+func serve(ctx context.Context, c *Config, start time.Time, storageFailed <-chan error) error {
+	keys, err := c.Prepare(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			klog.InfoS("stopped before the server was ready", "reason", context.Cause(ctx))
+			return nil
+		}
 		return err
 	}
 	components, err := c.Components(keys)
@@ -272,7 +367,6 @@ func Run(ctx context.Context, c *Config) error {
 	if err := m.Init(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
 	if err := m.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Asked to stop while starting: the manager has already stopped what had started.
@@ -290,12 +384,14 @@ func Run(ctx context.Context, c *Config) error {
 		klog.InfoS("stopping", "reason", context.Cause(ctx))
 	case cause = <-m.Failed():
 		klog.ErrorS(cause, "a component failed; stopping")
+	case cause = <-storageFailed:
+		klog.ErrorS(cause, "the datastore failed; stopping")
 	}
 	containLingeringExits()
 	stopCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
 	defer cancel()
 	if err := m.Stop(stopCtx); err != nil {
-		return fmt.Errorf("stopping: %w", err)
+		return errors.Join(cause, fmt.Errorf("stopping: %w", err))
 	}
 	return cause
 }
