@@ -14,10 +14,11 @@ import (
 )
 
 // Test runs every check and test: upstream.lock against the module proxy, the patch
-// budget, dist/distro built from the patched trees, the strip audit, then go test ./...
+// budget, dist/distro built from the patched trees, the airgap images the node tests import,
+// the strip audit, then go test ./...
 // against the patched workspace with DISTRO_BINARY set so the binary's own tests run.
 func Test(ctx context.Context) error {
-	mg.SerialCtxDeps(ctx, Upstream.Verify, Patches.Check, Build, Strip.Audit)
+	mg.SerialCtxDeps(ctx, Upstream.Verify, Patches.Check, Build, Images.Build, Strip.Audit)
 	return goTestAll(ctx)
 }
 
