@@ -104,7 +104,11 @@ func (Bench) Server(ctx context.Context) error {
 // to a local bare repository, upstream.lock, go.mod and go.sum moved, patches re-applied,
 // then mage build, mage test and conformance:quick (when the target exists) with the
 // machine's warm build cache. BENCH_TRACK_DIR keeps the scratch directory there (its
-// module cache is then reused); otherwise a temporary one is removed.
+// module cache is then reused); otherwise a temporary one is removed. To look into a
+// failed step: BENCH_TRACK_KEEP=1 keeps each run's work clone in BENCH_TRACK_DIR, and
+// BENCH_TRACK_STEPS=build,unit tests runs only the named steps (a partial run measures
+// less than a tracker run; conformance:quick brings a cluster up under /var/lib, which
+// two runs on one machine share).
 func (Bench) Track(ctx context.Context) error {
 	runs, err := envInt("BENCH_RUNS", 1)
 	if err != nil {
@@ -135,10 +139,22 @@ func (Bench) Track(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	steps := track.MageSteps()
+	if names := os.Getenv("BENCH_TRACK_STEPS"); names != "" {
+		var chosen []track.Step
+		for _, name := range strings.Split(names, ",") {
+			i := slices.IndexFunc(steps, func(s track.Step) bool { return s.Name == strings.TrimSpace(name) })
+			if i < 0 {
+				return fmt.Errorf("BENCH_TRACK_STEPS: no step %q (the steps: build, unit tests, conformance:quick)", name)
+			}
+			chosen = append(chosen, steps[i])
+		}
+		steps = chosen
+	}
 	_, err = trackbench.Run(ctx, trackbench.Options{
 		RepoDir: ".", Runs: runs, Scratch: scratch,
 		Fallback: "file://" + filepath.ToSlash(filepath.Join(modCache, "cache", "download")) + "," + proxy,
-		NoSumDB:  noSumDB, Steps: track.MageSteps(), Log: os.Stderr,
+		NoSumDB:  noSumDB, Steps: steps, Log: os.Stderr, Keep: os.Getenv("BENCH_TRACK_KEEP") == "1",
 	}, os.Stdout)
 	return err
 }

@@ -57,6 +57,9 @@ type Options struct {
 	ListTargets []string
 	// Log receives the tracker's progress; nil discards it.
 	Log io.Writer
+	// Keep leaves each run's directory (made-up proxy, remote, work clone with its build)
+	// in Scratch, to look into a failed step.
+	Keep bool
 }
 
 // Validate reports every problem at once.
@@ -200,7 +203,9 @@ func runOnce(ctx context.Context, o Options, lock *upstream.Lock, modCache strin
 	}
 	res := Result{From: from, To: to}
 	dir := filepath.Join(o.Scratch, fmt.Sprintf("run-%d", i))
-	defer removeAll(dir)
+	if !o.Keep {
+		defer removeAll(dir)
+	}
 	moved := Moved(lock, to)
 	madeUp := filepath.Join(dir, "proxy")
 	env := o.env(madeUp, modCache, moved)
