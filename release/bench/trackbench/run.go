@@ -12,12 +12,12 @@
 // conformance in `mage bench:track`), the branch pushed and the pull request opened.
 //
 // Measured on this machine (2 cores, 23.5 GiB, shared: load average 8–12 from other
-// sessions' builds and tests during the run), one run of v1.37.2 → a made-up v1.37.3 at
+// builds and tests during the run), one run of v1.37.2 → a made-up v1.37.3 at
 // commit c2995d5: detection → pull request opened in 50 min 15 s, of which the build
 // (every Kubernetes package compiled anew) took 34 min 28 s, mage test 15 min 27 s, and
 // moving the lock, go.mod and go.sum and re-applying the patches 19 s; conformance:quick
 // had no mage target yet. The pull request was opened marked for a person: ten server
-// end-to-end tests failed while another session's tests ran beside them; two of them,
+// end-to-end tests failed while other tests ran beside them on the same ports; two of them,
 // run alone against the same made-up build, passed.
 package trackbench
 
