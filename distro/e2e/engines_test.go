@@ -176,6 +176,13 @@ const datastorePassword = "e2e-Pass.word"
 // password; the test inspects the tables through the unix socket.
 func startPostgres(t *testing.T) *sqlEngine {
 	t.Helper()
+	return startPostgresOn(t, "127.0.0.1", "")
+}
+
+// startPostgresOn is startPostgres listening on host; clients from network (a CIDR; empty for
+// loopback only) may log in with the password too.
+func startPostgresOn(t *testing.T, host, network string) *sqlEngine {
+	t.Helper()
 	bins := requirePrograms(t, "postgresql", []string{"/usr/lib/postgresql/*/bin"}, "initdb", "postgres", "psql")
 	var cred *syscall.Credential
 	owner := -1
@@ -209,10 +216,18 @@ func startPostgres(t *testing.T) *sqlEngine {
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	initdb.Env = append(os.Environ(), "LC_ALL=C")
 	runOK(t, initdb)
+	if network != "" {
+		hba, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(hba, "host all all %s scram-sha-256\n", network)
+		hba.Close()
+	}
 
 	port := freePort(t)
 	cmd := exec.Command(bins["postgres"], "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "logging_collector=off")
+		"-c", "listen_addresses="+host, "-c", "logging_collector=off")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	// SIGINT is PostgreSQL's fast shutdown.
@@ -230,7 +245,7 @@ func startPostgres(t *testing.T) *sqlEngine {
 		return nil
 	})
 	return &sqlEngine{
-		endpoint: fmt.Sprintf("postgres://distro:%s@127.0.0.1:%d/distro_e2e?sslmode=disable", datastorePassword, port),
+		endpoint: fmt.Sprintf("postgres://distro:%s@%s/distro_e2e?sslmode=disable", datastorePassword, net.JoinHostPort(host, strconv.Itoa(port))),
 		query:    query,
 	}
 }
@@ -322,6 +337,13 @@ type etcdEngine struct {
 // only TLS and demands a client certificate signed by the test CA.
 func startEtcd(t *testing.T, withTLS bool) *etcdEngine {
 	t.Helper()
+	return startEtcdOn(t, "127.0.0.1", withTLS)
+}
+
+// startEtcdOn is startEtcd with the client port on host (the peer port stays on loopback).
+// The test certificate covers 127.0.0.1 only: TLS needs host 127.0.0.1.
+func startEtcdOn(t *testing.T, host string, withTLS bool) *etcdEngine {
+	t.Helper()
 	bin := etcdBinary(t)
 	dir := t.TempDir()
 	clientPort, peerPort := freePort(t), freePort(t)
@@ -339,7 +361,7 @@ func startEtcd(t *testing.T, withTLS bool) *etcdEngine {
 		}
 		e.client.Transport = &http.Transport{TLSClientConfig: cfg}
 	}
-	e.endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort)
+	e.endpoint = fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, strconv.Itoa(clientPort)))
 	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	args := append([]string{"--name", "e2e", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-client-urls", e.endpoint, "--advertise-client-urls", e.endpoint,
