@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/distro-io/distro/distro/pki/atomicfile"
 )
 
 // BusyBox is compiled from the upstream tarball of this machine's Debian busybox source package,
@@ -197,5 +199,5 @@ func (b *builder) busyboxBinary(ctx context.Context, src Deb) ([]byte, error) {
 		return nil, err
 	}
 	b.logf("busybox: compiled in %s, %.1f MiB", time.Since(start).Round(time.Second), float64(len(data))/(1<<20))
-	return data, writeAtomic(cached, data, 0o755)
+	return data, atomicfile.Write(cached, data, 0o755)
 }

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/distro-io/distro/distro/pki/atomicfile"
 )
 
 // Debian describes a Debian root filesystem made with mmdebstrap from the machine's own apt
@@ -141,7 +143,7 @@ func (d Debian) Rootfs(ctx context.Context, cacheDir string, log func(string, ..
 		return nil, err
 	}
 	log("debian %s: root filesystem in %s, %.1f MiB", d.Suite, time.Since(start).Round(time.Second), float64(len(trimmed))/(1<<20))
-	return trimmed, writeAtomic(cached, trimmed, 0o644)
+	return trimmed, atomicfile.Write(cached, trimmed, 0o644)
 }
 
 // trimRootfs rewrites mmdebstrap's tar as an image layer: names without "./", no device nodes
