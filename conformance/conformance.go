@@ -108,3 +108,11 @@ func (w *Workspace) coreDNS(ctx context.Context) ([]byte, error) {
 func (w *Workspace) RepoListPath() string {
 	return filepath.Join(w.ModuleDir, filepath.FromSlash(images.RepoListFile))
 }
+
+// RunnerImages are the references of the images that run the suite under Sonobuoy.
+type RunnerImages struct{ Sonobuoy, Conformance string }
+
+// RunnerImages names Sonobuoy's image and the locked Kubernetes version's conformance image.
+func (w *Workspace) RunnerImages() RunnerImages {
+	return RunnerImages{Sonobuoy: images.SonobuoyRef(), Conformance: images.ConformanceRef(w.Lock.Kubernetes().Version)}
+}

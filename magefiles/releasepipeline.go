@@ -16,9 +16,11 @@ import (
 	"github.com/distro-io/distro/release/steps/guard"
 )
 
-// Aliases makes `mage release` run the whole release (release:run).
+// Aliases makes `mage release` run the whole release (release:run) and `mage conformance`
+// the certified conformance run (conformance:run).
 var Aliases = map[string]interface{}{
-	"release": Release.Run,
+	"release":     Release.Run,
+	"conformance": Conformance.Run,
 }
 
 // defaultRepository is where releases are published unless DISTRO_GITHUB_REPO says otherwise.

@@ -36,6 +36,12 @@ type Binary struct {
 	Test bool
 	// Static links without cgo: the program goes into a container image.
 	Static bool
+	// Version, when set, builds Package, a module whose root is the main package, at that
+	// version with its own go.mod instead of through the workspace: a program the distro
+	// module does not depend on.
+	Version string
+	// X are -X linker settings (package.variable=value) stamped into a Version build.
+	X []string
 }
 
 // The programs of a conformance run.
@@ -49,10 +55,22 @@ var (
 	SampleAPIServer = Binary{Name: "sample-apiserver", Package: "k8s.io/sample-apiserver", Static: true}
 	// NNP is the nonewprivs image's program (test/images/nonewprivs).
 	NNP = Binary{Name: "nnp", Package: "k8s.io/kubernetes/test/images/nonewprivs", Static: true}
+	// GoRunner is upstream's conformance image entrypoint (test/conformance/image/go-runner): it
+	// runs ginkgo with e2e.test and leaves the results where Sonobuoy's worker collects them.
+	GoRunner = Binary{Name: "gorunner", Package: "k8s.io/kubernetes/test/conformance/image/go-runner", Static: true}
+	// Sonobuoy drives the certified conformance run; its image runs the aggregator and workers.
+	Sonobuoy = Binary{
+		Name: "sonobuoy", Package: "github.com/vmware-tanzu/sonobuoy", Static: true,
+		Version: SonobuoyVersion,
+		X:       []string{"github.com/vmware-tanzu/sonobuoy/pkg/buildinfo.Version=" + SonobuoyVersion},
+	}
 	// Etcd is the etcd server of the etcd image (the aggregator test runs it beside
 	// sample-apiserver), from go.etcd.io/etcd/server/v3 at the version upstream.lock pins for tests.
 	Etcd = Binary{Name: "etcd", Package: "go.etcd.io/etcd/server/v3", Static: true}
 )
+
+// SonobuoyVersion is the Sonobuoy release the conformance run uses.
+const SonobuoyVersion = "v0.57.5"
 
 // Source is the tree the binaries are built from.
 type Source struct {
@@ -117,10 +135,16 @@ func (b *Builder) Build(ctx context.Context, bin Binary) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	workDir := b.ModuleDir
+	if bin.Version != "" {
+		if workDir, err = b.moduleDir(ctx, bin); err != nil {
+			return "", err
+		}
+	}
 	b.logf("%s: building %s", bin.Name, bin.Package)
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, b.goCmd(), args...)
-	cmd.Dir = b.ModuleDir
+	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -144,6 +168,10 @@ func (b *Builder) Build(ctx context.Context, bin Binary) (string, error) {
 // both link, the whole apiserver and client side among them, come out of the same build cache
 // entries; a Static binary drops cgo, as it runs in an image without a C library of its own.
 func (b *Builder) command(bin Binary, out string) (args, env []string, err error) {
+	if bin.Version != "" {
+		args, env = moduleCommand(bin, out)
+		return args, env, nil
+	}
 	if b.ModuleDir == "" || b.GoWork == "" {
 		return nil, nil, errors.New("conformance binaries: no module dir or go.work (run patches:apply)")
 	}
@@ -169,6 +197,44 @@ func (b *Builder) command(bin Binary, out string) (args, env []string, err error
 	return args, env, nil
 }
 
+// moduleCommand builds a Version binary, run in its module's directory (see moduleDir), so its
+// own go.mod and go.sum decide what it is built from, not the distro module's. (go install
+// pkg@version would do the same, but it reads the module's version list, which a proxy may
+// refuse while serving the version itself.)
+func moduleCommand(bin Binary, out string) (args, env []string) {
+	flags := []string{"-s", "-w", "-buildid="}
+	for _, x := range bin.X {
+		flags = append(flags, "-X", x)
+	}
+	args = []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(flags, " "), "-o", out, "."}
+	cgo := "1"
+	if bin.Static {
+		cgo = "0"
+	}
+	env = []string{"GOWORK=off", "GOFLAGS=", "CGO_ENABLED=" + cgo, "GOOS=linux", "GOARCH=amd64", "GOAMD64=v1", "GOEXPERIMENT="}
+	return args, env
+}
+
+// moduleDir downloads a Version binary's module (verified against go.sum's checksum database
+// like any download) and returns its directory in the module cache, its main package.
+func (b *Builder) moduleDir(ctx context.Context, bin Binary) (string, error) {
+	cmd := exec.CommandContext(ctx, b.goCmd(), "mod", "download", "-json", bin.Package+"@"+bin.Version)
+	cmd.Dir = b.ModuleDir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	out, err := cmd.Output()
+	var mod struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &mod); jerr == nil && mod.Error != "" {
+		return "", fmt.Errorf("downloading %s@%s: %s", bin.Package, bin.Version, mod.Error)
+	}
+	if err != nil {
+		return "", fmt.Errorf("downloading %s@%s: %w", bin.Package, bin.Version, err)
+	}
+	if mod.Dir == "" {
+		return "", fmt.Errorf("downloading %s@%s: go mod download gave no dir", bin.Package, bin.Version)
+	}
+	return mod.Dir, nil
+}
+
 // LDFlags strips the binary and stamps Kubernetes' two version packages with the upstream
 // version, so e2e.test and kubectl report what they are built from instead of v0.0.0-master.
 func LDFlags(kubernetesVersion string) (string, error) {
@@ -190,6 +256,15 @@ func LDFlags(kubernetesVersion string) (string, error) {
 // Key hashes everything that decides bin's bytes: the lock, the patches, the module's go.mod
 // and go.sum, the workspace files, the toolchain and the command line.
 func (b *Builder) Key(ctx context.Context, bin Binary) (string, error) {
+	if bin.Version != "" {
+		// Only the module version, the toolchain and the command line decide its bytes.
+		goVersion, err := b.goVersion(ctx)
+		if err != nil {
+			return "", err
+		}
+		args, env := moduleCommand(bin, "OUT")
+		return hashJSON(map[string]any{"format": cacheFormat, "go": goVersion, "module": bin.Package + "@" + bin.Version, "args": args, "env": env})
+	}
 	src, err := b.SourceKey(ctx)
 	if err != nil {
 		return "", err

@@ -131,6 +131,39 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+func TestModuleCommand(t *testing.T) {
+	b := fakeSource(t)
+	args, env, err := b.command(Sonobuoy, "/out/sonobuoy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Built in the module's own directory: its main package is ".".
+	if args[0] != "build" || args[len(args)-1] != "." || !slices.Contains(args, "/out/sonobuoy") {
+		t.Errorf("args %q", args)
+	}
+	if !strings.Contains(strings.Join(args, " "), "-X github.com/vmware-tanzu/sonobuoy/pkg/buildinfo.Version="+SonobuoyVersion) {
+		t.Errorf("the version is not stamped: %q", args)
+	}
+	// The workspace would put the distro module's dependency versions on the program.
+	if !slices.Contains(env, "GOWORK=off") || !slices.Contains(env, "CGO_ENABLED=0") {
+		t.Errorf("env %q", env)
+	}
+	// Neither the lock nor the patches make a Sonobuoy build differ.
+	ctx := context.Background()
+	k1, err := b.Key(ctx, Sonobuoy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(b.LockFile, []byte("changed"), 0o644)
+	k2, _ := b.Key(ctx, Sonobuoy)
+	other := Sonobuoy
+	other.Version = "v0.57.6"
+	k3, _ := b.Key(ctx, other)
+	if k1 != k2 || k1 == k3 {
+		t.Errorf("keys %s %s %s: want the lock ignored and the version counted", k1, k2, k3)
+	}
+}
+
 func TestBuildUsesCache(t *testing.T) {
 	ctx := context.Background()
 	b := fakeSource(t)

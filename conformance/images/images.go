@@ -139,6 +139,10 @@ func Build(ctx context.Context, opts Options) ([]Archive, error) {
 func (b *builder) refs(g group) (map[string]string, error) {
 	refs := map[string]string{}
 	for _, id := range g.ids {
+		if r, ok := b.ownRef(id); ok {
+			refs[id] = r
+			continue
+		}
 		r, err := b.manifest.Ref(id)
 		if err != nil {
 			return nil, err

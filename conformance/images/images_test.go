@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/distro-io/distro/conformance/binaries"
 )
 
 const manifestSample = `
@@ -113,6 +115,9 @@ func TestGroupsAgainstUpstreamManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := range seen {
+		if id == SonobuoyID || id == ConformanceID {
+			continue // named here, not by upstream
+		}
 		if _, ok := m.Images[id]; !ok {
 			t.Errorf("group %s makes %s, which upstream's manifest does not have", seen[id], id)
 		}
@@ -121,6 +126,54 @@ func TestGroupsAgainstUpstreamManifest(t *testing.T) {
 		if _, ok := seen[id]; !ok {
 			t.Errorf("no group makes %s, which conformance tests use", id)
 		}
+	}
+}
+
+// The images that run the suite are named under the conformance registry, the conformance
+// image by the locked Kubernetes version, as Sonobuoy's --kube-conformance-image expects.
+func TestOwnRefs(t *testing.T) {
+	b := &builder{Options: Options{Binaries: &binaries.Builder{Source: binaries.Source{KubernetesVersion: "v1.37.2"}}}}
+	for id, want := range map[string]string{
+		SonobuoyID:    Registry + "/sonobuoy:" + binaries.SonobuoyVersion,
+		ConformanceID: Registry + "/conformance:v1.37.2",
+	} {
+		if got, ok := b.ownRef(id); !ok || got != want {
+			t.Errorf("%s: %q, %v; want %q", id, got, ok, want)
+		}
+	}
+	if _, ok := b.ownRef("Agnhost"); ok {
+		t.Error("Agnhost is upstream's to name")
+	}
+}
+
+func TestTreeFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "addons", "dns"), 0o755)
+	os.WriteFile(filepath.Join(dir, "addons", "dns", "a.yaml"), []byte("kind: x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.Symlink("run.sh", filepath.Join(dir, "link"))
+	files, err := treeFiles(dir, "kubernetes/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]File{}
+	for _, f := range files {
+		got[f.Path] = f
+	}
+	if f := got["kubernetes/cluster/addons/dns/a.yaml"]; string(f.Data) != "kind: x\n" || f.Mode != 0o644 {
+		t.Errorf("a.yaml: %+v", f)
+	}
+	if f := got["kubernetes/cluster/run.sh"]; f.Mode != 0o755 {
+		t.Errorf("run.sh mode %o", f.Mode)
+	}
+	if f := got["kubernetes/cluster/link"]; f.Symlink != "run.sh" {
+		t.Errorf("link: %+v", f)
+	}
+	if f := got["kubernetes/cluster/addons"]; !f.Dir {
+		t.Errorf("addons is not a dir: %+v", f)
+	}
+	if _, err := FilesLayer(files); err != nil {
+		t.Errorf("the files make no layer: %v", err)
 	}
 }
 
@@ -261,5 +314,21 @@ func TestHasSuite(t *testing.T) {
 	src := "Types: deb\nURIs: http://mirror/debian\nSuites: bookworm bookworm-updates\n"
 	if !hasSuite(src, "bookworm") || hasSuite(src, "trixie") || hasSuite("Suites: bookworm-updates\n", "bookworm") {
 		t.Error("suite detection is wrong")
+	}
+}
+
+func TestTarFile(t *testing.T) {
+	data, err := FilesTar([]File{Dir("usr", 0o755), Dir("usr/lib", 0o755), Regular("usr/lib/os-release", []byte("NAME=x\n")), Link("etc-os-release", "usr/lib/os-release")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tarFile(data, "usr/lib/os-release"); err != nil || string(got) != "NAME=x\n" {
+		t.Errorf("tarFile = %q, %v", got, err)
+	}
+	if _, err := tarFile(data, "etc-os-release"); err == nil {
+		t.Error("a symlink read as a file")
+	}
+	if _, err := tarFile(data, "missing"); err == nil || !strings.Contains(err.Error(), "no file missing") {
+		t.Errorf("a missing file: %v", err)
 	}
 }

@@ -75,7 +75,7 @@ var groups = []group{
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{"agnhost": bin, "rootfs": rootfs, "coredns": sha256Hex(coredns), "files": files}, nil
+			return map[string]any{"agnhost": bin, "rootfs": rootfs, "coredns": sha256Hex(coredns), "files": files, "os-release": upstreamBaseNote}, nil
 		},
 		build: buildAgnhostGroup,
 	},
@@ -232,6 +232,8 @@ var groups = []group{
 			return map[string]v1.Image{"Etcd": img}, nil
 		},
 	},
+	sonobuoyGroup,
+	conformanceGroup,
 }
 
 // debianLayer makes (or reads from the cache) a Debian root filesystem as the first layer.
@@ -372,6 +374,10 @@ func buildAgnhostGroup(ctx context.Context, b *builder) (map[string]v1.Image, er
 		out[id], agnhost[id] = img, img
 	}
 	// kitten and nautilus: agnhost serving a picture with test-webserver.
+	osRelease, err := b.agnhostOSRelease(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for id, files := range map[string][]string{"Kitten": kittenFiles, "Nautilus": nautilusFile} {
 		var fs []File
 		for _, f := range files {
@@ -381,6 +387,7 @@ func buildAgnhostGroup(ctx context.Context, b *builder) (map[string]v1.Image, er
 			}
 			fs = append(fs, Regular(filepath.Base(f), data))
 		}
+		fs = append(fs, Dir("etc", 0o755), Regular("etc/os-release", osRelease))
 		hl, err := FilesLayer(fs)
 		if err != nil {
 			return nil, err
@@ -394,6 +401,25 @@ func buildAgnhostGroup(ctx context.Context, b *builder) (map[string]v1.Image, er
 		out[id] = img
 	}
 	return out, nil
+}
+
+// upstreamBaseNote heads the os-release of the images upstream derives from agnhost (kitten,
+// nautilus): upstream builds them on Alpine, and the ImageVolume conformance test reads the
+// file out of kitten as a mark of that image's own content. It says what this image is.
+const upstreamBaseNote = "# Upstream builds this image (test/images/kitten, test/images/nautilus) on Alpine Linux, as\n" +
+	"# agnhost's base; this rebuild is made from Debian packages, described below.\n"
+
+// agnhostOSRelease is the agnhost rootfs's os-release under upstreamBaseNote.
+func (b *builder) agnhostOSRelease(ctx context.Context) ([]byte, error) {
+	t, err := agnhostRootfs.Rootfs(ctx, b.CacheDir, b.logf)
+	if err != nil {
+		return nil, err
+	}
+	data, err := tarFile(t, "usr/lib/os-release")
+	if err != nil {
+		return nil, fmt.Errorf("the agnhost rootfs: %w", err)
+	}
+	return append([]byte(upstreamBaseNote), data...), nil
 }
 
 // nginxSite serves /usr/share/nginx/html on port 80, where upstream's (Alpine's) nginx serves

@@ -1,9 +1,15 @@
 package images
 
 import (
+	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
 	"strings"
 )
 
@@ -28,4 +34,21 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// tarFile returns the content of the regular file name in an uncompressed tar.
+func tarFile(data []byte, name string) ([]byte, error) {
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("no file %s in the tar", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimPrefix(path.Clean("/"+h.Name), "/") == name && h.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
+		}
+	}
 }

@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 )
 
 // Test is one entry of a focus list.
@@ -87,4 +90,51 @@ func FocusRegexp(tests []Test) string {
 		parts[i] = `(^|\s)` + regexp.QuoteMeta(t.Name) + "$"
 	}
 	return strings.Join(parts, "|")
+}
+
+// ConformanceFile is where the Kubernetes tree lists its [Conformance] tests.
+const ConformanceFile = "test/conformance/testdata/conformance.yaml"
+
+// LoadConformance reads every [Conformance] test of the Kubernetes tree at kubernetesDir, from
+// the list upstream keeps beside the suite (the codename is the name e2e.test prints).
+func LoadConformance(kubernetesDir string) ([]Test, error) {
+	path := filepath.Join(kubernetesDir, filepath.FromSlash(ConformanceFile))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("the conformance test list: %w", err)
+	}
+	var entries []struct {
+		TestName string `json:"testname"`
+		CodeName string `json:"codename"`
+	}
+	if err := yaml.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var tests []Test
+	for i, e := range entries {
+		name := strings.Join(strings.Fields(e.CodeName), " ")
+		if name == "" {
+			return nil, fmt.Errorf("%s: entry %d (%q) has no codename", path, i+1, e.TestName)
+		}
+		tests = append(tests, Test{Name: name, Why: e.TestName})
+	}
+	return tests, nil
+}
+
+// Matching are the tests whose names the regexp matches (as ginkgo's --focus would).
+func Matching(tests []Test, focus string) ([]Test, error) {
+	re, err := regexp.Compile(focus)
+	if err != nil {
+		return nil, fmt.Errorf("focus %q: %w", focus, err)
+	}
+	var out []Test
+	for _, t := range tests {
+		if re.MatchString(t.Name) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("focus %q matches none of the %d tests", focus, len(tests))
+	}
+	return out, nil
 }

@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Log: filepath.Join(o.ResultsDir, "e2e.log"), JUnit: filepath.Join(o.ResultsDir, "junit_01.xml")}
 	os.Remove(res.JUnit)
 
-	tr := newTracker(o.Tests, o.Progress)
+	tr := NewTracker(o.Tests, o.Progress)
 	args := Args(o)
 	cmd := exec.CommandContext(ctx, o.E2ETest, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
@@ -116,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if n, ok := parseWillRun(line); ok {
 				willRun = n
 			}
-			tr.logLine(line)
+			tr.Line(line)
 		}
 		io.Copy(logFile, pr)
 	}()
@@ -125,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	pw.Close()
 	<-scanned
 	res.Duration = time.Since(start)
-	tr.stop()
+	tr.Stop()
 
 	if willRun != 0 && willRun != len(o.Tests) {
 		return res, fmt.Errorf("e2e.test selected %d tests, the focus list names %d: a name in the list no longer matches a test exactly (see %s)", willRun, len(o.Tests), res.Log)
@@ -176,8 +176,9 @@ func parseWillRun(line string) (int, bool) {
 	return n, err == nil
 }
 
-// tracker turns the suite's log lines into Progress calls.
-type tracker struct {
+// Tracker turns the suite's log lines into Progress calls: the e2e.test run here, or one whose
+// log is followed from elsewhere (a Sonobuoy plugin pod).
+type Tracker struct {
 	mu    sync.Mutex
 	p     Progress
 	start time.Time
@@ -187,8 +188,8 @@ type tracker struct {
 	names []string
 }
 
-func newTracker(tests []Test, out func(Progress)) *tracker {
-	t := &tracker{p: Progress{Total: len(tests)}, start: time.Now(), out: out, done: make(chan struct{})}
+func NewTracker(tests []Test, out func(Progress)) *Tracker {
+	t := &Tracker{p: Progress{Total: len(tests)}, start: time.Now(), out: out, done: make(chan struct{})}
 	for _, test := range tests {
 		t.names = append(t.names, test.Name)
 	}
@@ -210,9 +211,19 @@ func newTracker(tests []Test, out func(Progress)) *tracker {
 	return t
 }
 
-func (t *tracker) stop() { close(t.done) }
+// Stop ends the heartbeat.
+func (t *Tracker) Stop() { close(t.done) }
 
-func (t *tracker) emit() {
+// Progress is the state now.
+func (t *Tracker) Progress() Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.p
+	p.Elapsed = time.Since(t.start)
+	return p
+}
+
+func (t *Tracker) emit() {
 	if t.out == nil {
 		return
 	}
@@ -232,8 +243,8 @@ var (
 	specSkip   = regexp.MustCompile(`^S \[SKIPPED\]`)
 )
 
-// logLine follows the log: which test runs, and how each ended.
-func (t *tracker) logLine(line string) {
+// Line follows the log: which test runs, and how each ended.
+func (t *Tracker) Line(line string) {
 	t.mu.Lock()
 	changed := true
 	switch {
@@ -280,6 +291,15 @@ type junit struct {
 			} `xml:"error"`
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
+}
+
+// ReadJUnit reads a junit report of a run of tests (see readJUnit).
+func ReadJUnit(path string, tests []Test) (*Result, error) {
+	res := &Result{JUnit: path}
+	if err := readJUnit(res, tests); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // readJUnit fills the result from the junit report. Only the focused tests count as passed or

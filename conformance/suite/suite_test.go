@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -151,8 +152,8 @@ func TestParseWillRun(t *testing.T) {
 func TestProgress(t *testing.T) {
 	var seen []Progress
 	tests := []Test{{Name: "[sig-x] a [Conformance]"}, {Name: "[sig-x] b [Conformance]"}, {Name: "[sig-x] c [Conformance]"}}
-	tr := newTracker(tests, func(p Progress) { seen = append(seen, p) })
-	defer tr.stop()
+	tr := NewTracker(tests, func(p Progress) { seen = append(seen, p) })
+	defer tr.Stop()
 	for _, line := range []string{
 		"[SynchronizedBeforeSuite] PASSED [0.024 seconds]",
 		"[sig-x] b [Conformance] [sig-x, Conformance]",
@@ -162,7 +163,7 @@ func TestProgress(t *testing.T) {
 		"[sig-x] a [Conformance] [sig-x, Conformance]",
 		"• [10.095 seconds]",
 	} {
-		tr.logLine(line)
+		tr.Line(line)
 	}
 	if len(seen) != 4 {
 		t.Fatalf("%d updates, want 4: %+v", len(seen), seen)
@@ -179,5 +180,48 @@ func TestProgress(t *testing.T) {
 	}
 	if s := last.String(); !strings.Contains(s, "1 passed, 1 failed, 1 remaining") || !strings.Contains(s, "PASSED [sig-x] a") {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// The names are the codenames with YAML's folded line breaks made single spaces, as e2e.test
+// prints them.
+func TestLoadConformance(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, filepath.FromSlash(ConformanceFile))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(`- testname: Priority and Fairness FlowSchema API
+  codename: '[sig-api-machinery] API priority and fairness should support FlowSchema
+    API operations [Conformance]'
+  release: v1.29
+- testname: Pods, basic
+  codename: '[sig-node] Pods should be submitted and removed [NodeConformance] [Conformance]'
+`), 0o644)
+	tests, err := LoadConformance(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tests) != 2 || tests[0].Name != "[sig-api-machinery] API priority and fairness should support FlowSchema API operations [Conformance]" || tests[1].Why != "Pods, basic" {
+		t.Errorf("tests %+v", tests)
+	}
+	os.WriteFile(p, []byte("- testname: x\n"), 0o644)
+	if _, err := LoadConformance(dir); err == nil || !strings.Contains(err.Error(), "no codename") {
+		t.Errorf("an entry without a codename: %v", err)
+	}
+	if _, err := LoadConformance(t.TempDir()); err == nil {
+		t.Error("a tree without the list loaded")
+	}
+}
+
+func TestMatching(t *testing.T) {
+	tests := []Test{{Name: "[sig-node] Pods should run [Conformance]"}, {Name: "[sig-network] DNS should resolve [Conformance]"}}
+	got, err := Matching(tests, `\[sig-node\]`)
+	if err != nil || len(got) != 1 || got[0].Name != tests[0].Name {
+		t.Errorf("Matching = %v, %v", got, err)
+	}
+	if _, err := Matching(tests, "nothing"); err == nil || !strings.Contains(err.Error(), "matches none") {
+		t.Errorf("a focus matching nothing: %v", err)
+	}
+	if _, err := Matching(tests, "("); err == nil || !strings.Contains(err.Error(), `focus "("`) {
+		t.Errorf("a bad regexp: %v", err)
 	}
 }
