@@ -24,6 +24,7 @@ import (
 	"github.com/distro-io/distro/distro/agent/kubelet"
 	"github.com/distro-io/distro/distro/agent/kubeproxy"
 	"github.com/distro-io/distro/distro/agent/loadbalancer"
+	"github.com/distro-io/distro/distro/agent/registry"
 	"github.com/distro-io/distro/distro/component"
 	"github.com/distro-io/distro/distro/images"
 	"github.com/distro-io/distro/distro/pki"
@@ -111,8 +112,8 @@ func (n Node) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Components returns the node's parts in start order: containerd, the credentials, the kubelet,
-// the pod network, kube-proxy.
+// Components returns the node's parts in start order: containerd, its registry mirror, the
+// credentials, the kubelet, the pod network, kube-proxy.
 func (n Node) Components() ([]component.Component, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
@@ -121,11 +122,17 @@ func (n Node) Components() ([]component.Component, error) {
 		DataDir:         n.DataDir,
 		BinDir:          n.BinDir,
 		BuiltinArchives: []string{filepath.Join(n.BinDir, images.PauseArchive)},
+		RegistryMirror:  registry.DefaultAddress,
 	}.Complete()
 	if err != nil {
 		return nil, err
 	}
 	ctr := containerd.New(ctrCfg)
+	// Serves the archives' images to containerd's pulls, after containerd imported them.
+	mirror, err := registry.New(registry.Config{Address: registry.DefaultAddress, Socket: ctr.Socket(), Served: ctr.ArchivedImages})
+	if err != nil {
+		return nil, err
+	}
 	lbAddress := n.LoadBalancerAddress
 	if lbAddress == "" {
 		lbAddress = DefaultLoadBalancerAddress
@@ -191,7 +198,7 @@ func (n Node) Components() ([]component.Component, error) {
 		return nil, err
 	}
 	// The load balancer follows the apiservers the cluster lists, once the node has credentials.
-	out := []component.Component{ctr, lb, creds, loadbalancer.NewFollower(lb, files.KubeProxyKubeconfig())}
+	out := []component.Component{ctr, mirror, lb, creds, loadbalancer.NewFollower(lb, files.KubeProxyKubeconfig())}
 	if n.Tunnel {
 		t, err := n.tunnels(files, lb)
 		if err != nil {

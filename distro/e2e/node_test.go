@@ -161,6 +161,14 @@ func TestOneNodeServerRunsPodsServicesAndDNSWithoutPulls(t *testing.T) {
 		t.Errorf("images were pulled:\n%s", out)
 	}
 
+	// A pod with imagePullPolicy Always pulls its image from the node's registry mirror: the
+	// probe image is in the images dir alone, and no registry answers for distro.test.
+	s.kubectl("run", "always", "--image="+probeImage, "--image-pull-policy=Always", "--restart=Never")
+	s.kubectl("wait", "--for=condition=Ready", "pod/always", "--timeout=3m")
+	// ("already present on machine", the other Pulled event, would mean the pull was skipped.)
+	s.waitFor("the pull of pod always", 30*time.Second, "Successfully pulled image", "get", "events", "--field-selector=involvedObject.name=always,reason=Pulled", "-o", "jsonpath={.items[*].message}")
+	s.kubectl("delete", "pod", "always", "--now")
+
 	// The kubelet serves on loopback only: its port is closed on the node's address.
 	nodeIP := strings.TrimSpace(s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}"))
 	if c, err := net.DialTimeout("tcp", net.JoinHostPort(nodeIP, "10250"), 2*time.Second); err == nil {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/opencontainers/go-digest"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
@@ -111,15 +114,44 @@ func (c *Component) Init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if old, err := os.ReadFile(c.cfg.ConfigFile); err != nil || !bytes.Equal(old, data) {
-		if err := atomicfile.Write(c.cfg.ConfigFile, data, 0o644); err != nil {
-			return err
-		}
+	if err := writeGenerated(c.cfg.ConfigFile, data); err != nil {
+		return err
+	}
+	if err := c.writeHosts(); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.settings = s
 	c.mu.Unlock()
 	return c.sup.Init(ctx)
+}
+
+// writeHosts writes the registry hosts file that sends pulls through the mirror, or removes
+// the one an earlier start wrote when there is no mirror now.
+func (c *Component) writeHosts() error {
+	path := filepath.Join(c.cfg.HostsDir, DefaultHostsFile)
+	if c.cfg.RegistryMirror == "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	data, err := RenderHosts(c.cfg.RegistryMirror)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return writeGenerated(path, data)
+}
+
+// writeGenerated writes data to path unless the file holds it already.
+func writeGenerated(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // Start starts containerd, replacing one an earlier distro left running.
@@ -167,6 +199,14 @@ func (c *Component) Imports() ImportResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.imports
+}
+
+// ArchivedImages returns what the airgap archives put in containerd, at this start or an
+// earlier one: image name to target digest. Empty before Ready succeeded.
+func (c *Component) ArchivedImages() map[string]digest.Digest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.imports.Archived)
 }
 
 // connect returns the client, made once the socket accepts connections: a client made earlier

@@ -162,6 +162,9 @@ func TestContainerd(t *testing.T) {
 	if img.Labels[agent.LabelPinned] != "pinned" {
 		t.Errorf("pause labels %v, want pinned", img.Labels)
 	}
+	if got := c.ArchivedImages(); len(got) != 1 || got[images.Pause] != img.Target.Digest {
+		t.Errorf("archived images %v, want %s at %s", got, images.Pause, img.Target.Digest)
+	}
 	settings := c.Settings()
 	if ok, err := containerd.NewImage(client, img).IsUnpacked(ctx, settings.Snapshotter); err != nil || !ok {
 		t.Errorf("pause unpacked for %s: %v, %v", settings.Snapshotter, ok, err)
@@ -236,6 +239,9 @@ func TestContainerd(t *testing.T) {
 	}
 	if got := c2.Imports(); len(got.Skipped) != 1 || len(got.Imported) != 0 {
 		t.Errorf("restart imported %+v, want the unchanged archive skipped", got)
+	}
+	if got := c2.ArchivedImages(); len(got) != 1 || got[images.Pause] != img.Target.Digest {
+		t.Errorf("after a restart, archived images %v, want %s at %s", got, images.Pause, img.Target.Digest)
 	}
 
 	// containerd that dies is restarted by the supervisor and becomes ready again.

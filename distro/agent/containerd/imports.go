@@ -17,6 +17,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
 	"k8s.io/klog/v2"
 
 	"github.com/distro-io/distro/distro/pki/atomicfile"
@@ -56,6 +57,10 @@ type archiveRecord struct {
 type ImportResult struct {
 	Imported, Skipped []string // archive paths
 	Images            []string // names of the images imported now
+	// Archived maps every image of the archives, imported now or unchanged since an earlier
+	// import, to its target digest; a later archive's image of the same name wins, as in
+	// containerd.
+	Archived map[string]digest.Digest
 }
 
 // ImportArchives imports the archives at paths into the k8s.io namespace, labelled managed and
@@ -63,7 +68,7 @@ type ImportResult struct {
 // time match the record and every image it created is still there with the same digest and
 // labels; the record is kept at recordPath, by path.
 func ImportArchives(ctx context.Context, client *containerd.Client, paths []string, recordPath, snapshotter string) (ImportResult, error) {
-	var res ImportResult
+	res := ImportResult{Archived: map[string]digest.Digest{}}
 	ctx = namespaces.WithNamespace(ctx, Namespace)
 	if len(paths) == 0 {
 		return res, nil
@@ -79,6 +84,7 @@ func ImportArchives(ctx context.Context, client *containerd.Client, paths []stri
 		old, ok := rec.Archives[path]
 		if ok && old.Size == st.Size() && old.ModTime == st.ModTime().UnixNano() && present(ctx, client, old.Images) {
 			res.Skipped = append(res.Skipped, path)
+			addArchived(res.Archived, old.Images)
 			continue
 		}
 		r, err := importArchive(ctx, client, path, snapshotter)
@@ -91,6 +97,7 @@ func ImportArchives(ctx context.Context, client *containerd.Client, paths []stri
 		for img := range r.Images {
 			res.Images = append(res.Images, img)
 		}
+		addArchived(res.Archived, r.Images)
 		// Saved after each archive, so one that fails later does not cost the others' work.
 		if err := saveRecord(recordPath, rec); err != nil {
 			return res, err
@@ -103,6 +110,12 @@ func ImportArchives(ctx context.Context, client *containerd.Client, paths []stri
 	}
 	slices.Sort(res.Images)
 	return res, saveRecord(recordPath, rec)
+}
+
+func addArchived(archived map[string]digest.Digest, imgs map[string]string) {
+	for name, d := range imgs {
+		archived[name] = digest.Digest(d)
+	}
 }
 
 // ArchivesIn lists the paths of the archives in dir, sorted; a missing dir holds none.

@@ -6,6 +6,7 @@ package containerd
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -45,6 +46,9 @@ type Options struct {
 	// BuiltinArchives are image archives that ship with distro (the pause image in the payload),
 	// imported before those of the images dir.
 	BuiltinArchives []string
+	// RegistryMirror is the node's registry mirror (host:port on loopback, plain HTTP), tried
+	// before every registry; none when empty.
+	RegistryMirror string
 }
 
 // Validate returns every problem of the options at once.
@@ -62,6 +66,11 @@ func (o Options) Validate() error {
 	case SnapshotterAuto, SnapshotterOverlayfs, SnapshotterNative:
 	default:
 		errs = append(errs, fmt.Errorf("containerd: snapshotter %q is not one of overlayfs, native", o.Snapshotter))
+	}
+	if o.RegistryMirror != "" {
+		if _, _, err := net.SplitHostPort(o.RegistryMirror); err != nil {
+			errs = append(errs, fmt.Errorf("containerd: registry mirror %q is not host:port: %w", o.RegistryMirror, err))
+		}
 	}
 	if s := o.socket(); len(s) > maxSocketPath {
 		errs = append(errs, fmt.Errorf("containerd: socket path %s is %d bytes, longer than the %d a unix socket allows: choose a shorter data dir or socket", s, len(s), maxSocketPath))
@@ -91,6 +100,9 @@ type Config struct {
 	Root       string
 	State      string
 	ConfigFile string
+	// HostsDir is containerd's registry config_path: a hosts.toml per registry host, and
+	// _default/hosts.toml for all of them.
+	HostsDir   string
 	LogFile    string
 	PidFile    string
 	CNIConfDir string
@@ -100,6 +112,8 @@ type Config struct {
 	BuiltinArchives []string
 	// ImportRecord remembers which archives were imported, so an unchanged one is not read again.
 	ImportRecord string
+	// RegistryMirror is the node's registry mirror, host:port; none when empty.
+	RegistryMirror string
 }
 
 // Complete validates the options and decides every path.
@@ -127,6 +141,7 @@ func (o Options) Complete() (Config, error) {
 		Root:         filepath.Join(dir, "root"),
 		State:        filepath.Join(dir, "state"),
 		ConfigFile:   filepath.Join(agent, "etc", "containerd", "config.toml"),
+		HostsDir:     filepath.Join(agent, "etc", "containerd", "certs.d"),
 		LogFile:      filepath.Join(dir, "containerd.log"),
 		PidFile:      filepath.Join(dir, "containerd.pid"),
 		CNIConfDir:   filepath.Join(agent, "etc", "cni", "net.d"),
@@ -134,6 +149,7 @@ func (o Options) Complete() (Config, error) {
 		ImportRecord: filepath.Join(dir, "imported.json"),
 
 		BuiltinArchives: o.BuiltinArchives,
+		RegistryMirror:  o.RegistryMirror,
 	}
 	if c.SandboxImage == "" {
 		c.SandboxImage = images.Pause
