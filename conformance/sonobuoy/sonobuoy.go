@@ -137,9 +137,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // RunArgs is `sonobuoy run`'s command line: the e2e plugin alone in certified-conformance
 // mode, the images built here never pulled, the test images named by the repo list.
 func RunArgs(o Options) []string {
-	args := []string{
-		"run",
-		"--mode=" + Mode,
+	args := []string{"run"}
+	if o.Focus == "" {
+		args = append(args, "--mode="+Mode)
+	} else {
+		// Sonobuoy refuses a mode with a focus: the focus alone, the mode's serial run kept.
+		args = append(args, "--e2e-focus="+o.Focus, "--e2e-parallel=false")
+	}
+	args = append(args,
 		"--plugin=e2e",
 		"--sonobuoy-image=" + o.SonobuoyImage,
 		"--kube-conformance-image=" + o.ConformanceImage,
@@ -149,13 +154,9 @@ func RunArgs(o Options) []string {
 		"--plugin-env=e2e.E2E_EXTRA_ARGS=--progress-report-url=http://localhost:8099/progress",
 		// Verbose ginkgo output names each test as it starts: the progress here is read from it.
 		"--plugin-env=e2e.E2E_EXTRA_GINKGO_ARGS=-v",
-	}
+	)
 	if o.RepoList != "" {
 		args = append(args, "--e2e-repo-config="+o.RepoList)
-	}
-	if o.Focus != "" {
-		// After --mode, which sets the focus too: the later flag wins.
-		args = append(args, "--e2e-focus="+o.Focus)
 	}
 	return args
 }

@@ -29,10 +29,11 @@ func TestRunArgs(t *testing.T) {
 	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--e2e-focus") }) {
 		t.Errorf("a focus without one asked for: %q", args)
 	}
+	// Sonobuoy refuses a mode together with a focus.
 	o.Focus = `\[sig-node\] Pods`
 	args = RunArgs(o)
-	if args[len(args)-1] != `--e2e-focus=\[sig-node\] Pods` || slices.Index(args, "--mode="+Mode) > len(args)-1 {
-		t.Errorf("the focus must follow the mode: %q", args)
+	if !slices.Contains(args, `--e2e-focus=\[sig-node\] Pods`) || slices.Contains(args, "--mode="+Mode) {
+		t.Errorf("a focused run: %q", args)
 	}
 }
 

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +148,11 @@ func TestThreeNodeClusterSpreadsPodsAndReachesKubeletsThroughTunnels(t *testing.
 			t.Errorf("logs of %s on %s: %q", byNode[node][1], node, out)
 		}
 	}
+	// Port-forward through the tunnel to a pod on an agent: the stream goes apiserver → tunnel
+	// → kubelet → containerd's stream server on that node's loopback.
+	if body := portForwardGet(t, c, byNode["agent-1"][1], "8080", "/"); strings.TrimSpace(body) != byNode["agent-1"][1] {
+		t.Errorf("port-forward to %s on agent-1 answered %q", byNode["agent-1"][1], body)
+	}
 	// Kubelet stats through the tunnel (what `kubectl top` reads through metrics-server).
 	if out := mustKubectlIn(t, c, "", "get", "--raw", "/api/v1/nodes/agent-1/proxy/stats/summary"); !strings.Contains(out, `"nodeName": "agent-1"`) {
 		t.Errorf("stats summary of agent-1: %.300s", out)
@@ -199,6 +208,54 @@ func TestThreeNodeClusterSpreadsPodsAndReachesKubeletsThroughTunnels(t *testing.
 }
 
 // checkTornDown takes the cluster down and checks nothing of it is left on the host.
+var forwarding = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
+
+// portForwardGet runs `kubectl port-forward` to the pod's port on this host and returns the
+// body of a GET of path through it.
+func portForwardGet(t *testing.T, c *localcluster.Cluster, pod, port, path string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Binary, "kubectl", "--kubeconfig", c.Kubeconfig, "port-forward", "pod/"+pod, ":"+port)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	local := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := forwarding.FindStringSubmatch(sc.Text()); m != nil {
+				local <- m[1]
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	var lport string
+	select {
+	case lport = <-local:
+	case <-ctx.Done():
+		t.Fatalf("kubectl port-forward to %s never forwarded: %s", pod, stderr.String())
+	}
+	resp, err := http.Get("http://" + net.JoinHostPort("127.0.0.1", lport) + path)
+	if err != nil {
+		t.Fatalf("GET through port-forward to %s: %v (kubectl: %s)", pod, err, stderr.String())
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
 func checkTornDown(t *testing.T, c *localcluster.Cluster) {
 	if err := localcluster.Down(c.Dir, t.Logf); err != nil {
 		t.Errorf("cluster down: %v", err)

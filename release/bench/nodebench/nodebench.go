@@ -1,16 +1,19 @@
 // Package nodebench measures a node: `distro server` with its own node from a fresh data dir to
 // the node Ready and the cluster DNS answering, the memory of every process of the node after
-// an idle time (distro, containerd, the shims and the pods they run), the SIGTERM → exit time,
-// and a three-node cluster on this machine from nothing to every node Ready.
+// an idle time (distro, containerd, the shims and the pods they run), how long pods take from
+// creation to Running, the SIGTERM → exit time, a restart on the same data dir to the node
+// Ready again, and a three-node cluster on this machine from nothing to every node Ready.
 package nodebench
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/distro-io/distro/distro/images"
 	"github.com/distro-io/distro/distro/localcluster"
 	"github.com/distro-io/distro/release/bench"
 )
@@ -32,6 +36,9 @@ type Options struct {
 	Airgap string
 	Runs   int
 	Idle   time.Duration // after the node is Ready, before memory is sampled
+	// Pods is how many pods (the pause image, which every node holds) are created at once to
+	// measure create → Running; 0 skips it.
+	Pods int
 	// Cluster also measures a server and two agents in network namespaces, once.
 	Cluster bool
 	Log     io.Writer
@@ -46,7 +53,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ready, dns, stops []time.Duration
+	var ready, dns, stops, restarts, podStarts, podsAll []time.Duration
 	var pss, rss, anon, pssDistro []uint64
 	var runErr error
 	for i := 0; i < o.Runs && runErr == nil; i++ {
@@ -55,8 +62,12 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		if runErr != nil {
 			break
 		}
-		fmt.Fprintf(o.Log, "run %d: Ready %s, DNS %s, stop %s\n%s", i+1, res.ready, res.dns, res.stop, res.mem)
+		fmt.Fprintf(o.Log, "run %d: Ready %s, DNS %s, %d pods Running in %s, stop %s, restart → Ready %s\n%s", i+1, res.ready, res.dns, len(res.podStarts), res.podsAll, res.stop, res.restart, res.mem)
 		ready, dns, stops = append(ready, res.ready), append(dns, res.dns), append(stops, res.stop)
+		restarts, podStarts = append(restarts, res.restart), append(podStarts, res.podStarts...)
+		if o.Pods > 0 {
+			podsAll = append(podsAll, res.podsAll)
+		}
 		pss, rss, anon = append(pss, res.mem.Pss), append(rss, res.mem.Rss), append(anon, res.mem.Anon)
 		pssDistro = append(pssDistro, res.distroPss)
 	}
@@ -67,7 +78,13 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		r.Add("  of which distro and containerd", bench.Sizes(pssDistro...))
 		r.Add("RSS, summed", bench.Sizes(rss...))
 		r.Add("anonymous, summed", bench.Sizes(anon...))
+		if o.Pods > 0 {
+			r.Add(fmt.Sprintf("pod create → Running, each of %d created at once (all runs)", o.Pods), bench.Durations(podStarts...))
+			r.Add("  p90 of those", bench.Durations(percentile(podStarts, 0.9)))
+			r.Add(fmt.Sprintf("create → all %d Running", o.Pods), bench.Durations(podsAll...))
+		}
 		r.Add("SIGTERM → exit (pods keep running)", bench.Durations(stops...))
+		r.Add("restart on the same data dir → node Ready (fresh heartbeat)", bench.Durations(restarts...))
 		r.Note("One node: distro server with its node on the host, SQLite, CoreDNS from the airgap archive; memory sums PSS over distro, containerd, the shims and the pods (CoreDNS, pause).")
 	}
 	if runErr == nil && o.Cluster {
@@ -88,9 +105,11 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 }
 
 type result struct {
-	ready, dns, stop time.Duration
-	mem              bench.TreeMem
-	distroPss        uint64
+	ready, dns, stop, restart time.Duration
+	podStarts                 []time.Duration
+	podsAll                   time.Duration
+	mem                       bench.TreeMem
+	distroPss                 uint64
 }
 
 func runOnce(ctx context.Context, o Options) (res result, err error) {
@@ -185,18 +204,140 @@ func runOnce(ctx context.Context, o Options) (res result, err error) {
 		return res, err
 	}
 	res.distroPss = own.Pss
-	stopAt := time.Now()
+	if o.Pods > 0 {
+		if res.podStarts, res.podsAll, err = startPods(waitCtx, cs, o.Pods); err != nil {
+			return res, fmt.Errorf("pod start latency: %w", err)
+		}
+	}
+	if res.stop, err = stop(cmd, exited); err != nil {
+		return res, err
+	}
+
+	// The same data dir again: certificates, datastore, images and the pods are all there.
+	cmd = exec.Command(o.Binary, "server", "--data-dir", dir, "--write-kubeconfig", kubeconfig)
+	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+dir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	restartAt := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The Ready condition survives the stop in the datastore: only a heartbeat written after
+	// the restart says the new kubelet reports it.
+	since := restartAt.Truncate(time.Second)
+	restartCtx, cancelRestart := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancelRestart()
+	if res.restart, err = bench.Until(restartCtx, restartAt, 100*time.Millisecond, func(ctx context.Context) error {
+		select {
+		case err := <-exited:
+			return bench.Stop(fmt.Errorf("the restarted server exited: %v", err))
+		default:
+		}
+		return nodeReadySince(ctx, cs, since)
+	}); err != nil {
+		return res, fmt.Errorf("node Ready after a restart: %w", err)
+	}
+	if _, err := stop(cmd, exited); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// stop sends SIGTERM and waits for the exit.
+func stop(cmd *exec.Cmd, exited <-chan error) (time.Duration, error) {
+	at := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:
-		res.stop = time.Since(stopAt)
 		if err != nil {
-			return res, fmt.Errorf("exit after SIGTERM: %w", err)
+			return 0, fmt.Errorf("exit after SIGTERM: %w", err)
 		}
+		return time.Since(at), nil
 	case <-time.After(2 * time.Minute):
-		return res, fmt.Errorf("no exit within 2 minutes of SIGTERM")
+		return 0, fmt.Errorf("no exit within 2 minutes of SIGTERM")
 	}
-	return res, nil
+}
+
+// startPods creates n pause pods at once and returns each one's create → Running time (as
+// this client first sees it Running) and the time until all are Running.
+func startPods(ctx context.Context, cs *kubernetes.Clientset, n int) ([]time.Duration, time.Duration, error) {
+	const ns = "bench-pods"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, 0, err
+	}
+	// The default service account is made by the controller manager; pods wait for it.
+	if _, err := bench.Until(ctx, time.Now(), 100*time.Millisecond, func(ctx context.Context) error {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}); err != nil {
+		return nil, 0, err
+	}
+	created := map[string]time.Time{}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%02d", i)},
+			Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "pause", Image: images.Pause, ImagePullPolicy: corev1.PullNever}},
+			},
+		}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return nil, 0, err
+		}
+		created[pod.Name] = time.Now()
+	}
+	running := map[string]time.Duration{}
+	all, err := bench.Until(ctx, start, 100*time.Millisecond, func(ctx context.Context) error {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if _, seen := running[p.Name]; !seen && p.Status.Phase == corev1.PodRunning {
+				running[p.Name] = time.Since(created[p.Name])
+			}
+		}
+		if len(running) < n {
+			return fmt.Errorf("%d of %d pods Running", len(running), n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var ds []time.Duration
+	for _, d := range running {
+		ds = append(ds, d)
+	}
+	return ds, all, nil
+}
+
+// percentile is the q-quantile (nearest rank) of ds.
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// nodeReadySince returns nil once a node is Ready with a heartbeat at or after since.
+func nodeReadySince(ctx context.Context, cs *kubernetes.Clientset, since time.Time) error {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no node Ready since %s yet", since.Format(time.TimeOnly))
 }
 
 func nodeReady(ctx context.Context, cs *kubernetes.Clientset) error {
