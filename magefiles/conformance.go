@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 	"github.com/distro-io/distro/conformance/cluster"
 	"github.com/distro-io/distro/conformance/images"
 	"github.com/distro-io/distro/conformance/quick"
-	"github.com/distro-io/distro/conformance/results"
-	"github.com/distro-io/distro/conformance/sonobuoy"
 	"github.com/distro-io/distro/conformance/suite"
 	"github.com/distro-io/distro/release/build"
 	stepimages "github.com/distro-io/distro/release/steps/images"
@@ -183,34 +180,14 @@ func (Conformance) Run(ctx context.Context) error {
 		}
 		mg.CtxDeps(ctx, Build, Images.Build)
 	}
-	start := time.Now()
 	w, err := conformance.Open(".", conformanceLog)
 	if err != nil {
 		return err
-	}
-	k8sDir, err := w.KubernetesDir(ctx)
-	if err != nil {
-		return err
-	}
-	tests, err := suite.LoadConformance(k8sDir)
-	if err != nil {
-		return err
-	}
-	focus := os.Getenv("DISTRO_CONFORMANCE_FOCUS")
-	if focus != "" {
-		if tests, err = suite.Matching(tests, focus); err != nil {
-			return err
-		}
 	}
 	archives, err := conformanceImages(ctx, nil)
 	if err != nil {
 		return err
 	}
-	sonobuoyBin, err := w.Binaries().Build(ctx, binaries.Sonobuoy)
-	if err != nil {
-		return err
-	}
-	refs := w.RunnerImages()
 	lock, err := upstream.Load(upstreamLock)
 	if err != nil {
 		return err
@@ -219,67 +196,23 @@ func (Conformance) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	work := filepath.Join("build", "conformance", "sonobuoy")
-	work, _ = filepath.Abs(work)
-	os.RemoveAll(work)
-	fmt.Printf("conformance: %d tests with Sonobuoy %s, work dir %s (prepared in %s)\n", len(tests), binaries.SonobuoyVersion, work, time.Since(start).Round(time.Second))
-	var res *sonobuoy.Result
-	err = cluster.With(ctx, cluster.Options{
-		Binary:     distPath,
-		Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
-		Kubeconfig: kubeconfig,
-		Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
-		LogsDir:    filepath.Join(work, "nodes"),
-		Log:        conformanceLog,
-	}, func(kubeconfig string) error {
-		var err error
-		res, err = sonobuoy.Run(ctx, sonobuoy.Options{
-			Binary:           sonobuoyBin,
-			Kubeconfig:       kubeconfig,
-			SonobuoyImage:    refs.Sonobuoy,
-			ConformanceImage: refs.Conformance,
-			RepoList:         w.RepoListPath(),
-			Tests:            tests,
-			Focus:            focus,
-			ResultsDir:       work,
-			Progress:         func(p suite.Progress) { fmt.Println(p) },
-			Log:              conformanceLog,
-		})
-		return err
-	})
-	if res == nil || res.Result == nil {
-		return err
-	}
-	fmt.Printf("%d passed, %d failed, %d skipped of %d in %s (Sonobuoy status %s); e2e.log and junit_01.xml in %s\n",
-		len(res.Passed), len(res.Failed), len(res.Skipped), len(tests), time.Since(start).Round(time.Second), res.Status, work)
-	if focus == "" {
-		product, perr := results.LoadProduct(results.ProductFile)
-		if perr != nil {
-			return errors.Join(err, perr)
-		}
-		nodes := cluster.Nodes
-		if kubeconfig != "" {
-			nodes = 0
-		}
-		dir := results.Dir(filepath.Join("conformance", "results"), stamp.Version)
-		werr := results.Write(dir, results.Run{
-			Product: product, Version: stamp.Version, KubernetesVersion: lock.Kubernetes().Version,
-			SonobuoyVersion: binaries.SonobuoyVersion, Log: res.Log, JUnit: res.JUnit, Nodes: nodes,
-			Passed: len(res.Passed), Failed: len(res.Failed), Duration: res.Duration.Round(time.Second), Finished: time.Now(),
-		})
-		if werr != nil {
-			return errors.Join(err, werr)
-		}
-		fmt.Printf("submission folder: %s\n", dir)
-	}
+	work, err := filepath.Abs(filepath.Join("build", "conformance", "sonobuoy"))
 	if err != nil {
 		return err
 	}
-	if missing := len(tests) - len(res.Passed) - len(res.Failed); missing > 0 && len(res.Failed) == 0 {
-		return fmt.Errorf("%d of the %d tests did not run (see %s)", missing, len(tests), res.Log)
-	}
-	if len(res.Failed) > 0 {
-		return fmt.Errorf("%d of %d tests failed:\n  %s", len(res.Failed), len(tests), strings.Join(res.Failed, "\n  "))
-	}
-	return nil
+	_, err = w.Certify(ctx, conformance.CertifyOptions{
+		Cluster: cluster.Options{
+			Binary:     distPath,
+			Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
+			Kubeconfig: kubeconfig,
+			Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
+			Log:        conformanceLog,
+		},
+		Focus:       os.Getenv("DISTRO_CONFORMANCE_FOCUS"),
+		WorkDir:     work,
+		ResultsRoot: filepath.Join("conformance", "results"),
+		Version:     stamp.Version,
+		Progress:    func(p suite.Progress) { fmt.Println(p) },
+	})
+	return err
 }

@@ -5,9 +5,7 @@ package quick
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/distro-io/distro/conformance/cluster"
 	"github.com/distro-io/distro/conformance/suite"
@@ -37,10 +35,7 @@ func Run(ctx context.Context, o Options) (res *suite.Result, err error) {
 		if err != nil {
 			return err
 		}
-		if len(res.Failed) > 0 {
-			return fmt.Errorf("%d of %d tests failed:\n  %s", len(res.Failed), len(o.Suite.Tests), strings.Join(res.Failed, "\n  "))
-		}
-		return nil
+		return suite.Outcome(res, len(o.Suite.Tests))
 	})
 	return res, err
 }

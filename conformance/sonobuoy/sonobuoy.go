@@ -146,10 +146,10 @@ func RunArgs(o Options) []string {
 	}
 	args = append(args,
 		"--plugin=e2e",
-		"--sonobuoy-image=" + o.SonobuoyImage,
-		"--kube-conformance-image=" + o.ConformanceImage,
+		"--sonobuoy-image="+o.SonobuoyImage,
+		"--kube-conformance-image="+o.ConformanceImage,
 		"--image-pull-policy=IfNotPresent",
-		"--timeout=" + strconv.Itoa(int(o.Timeout/time.Second)),
+		"--timeout="+strconv.Itoa(int(o.Timeout/time.Second)),
 		// Sonobuoy's own default for the suite's progress reports to the worker beside it.
 		"--plugin-env=e2e.E2E_EXTRA_ARGS=--progress-report-url=http://localhost:8099/progress",
 		// Verbose ginkgo output names each test as it starts: the progress here is read from it.

@@ -356,3 +356,15 @@ func tailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Outcome is the error of a finished run of total tests: the failed ones listed, or how many
+// never ran.
+func Outcome(res *Result, total int) error {
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("%d of %d tests failed:\n  %s", len(res.Failed), total, strings.Join(res.Failed, "\n  "))
+	}
+	if missing := total - len(res.Passed); missing > 0 {
+		return fmt.Errorf("%d of the %d tests did not pass nor fail (see %s)", missing, total, res.Log)
+	}
+	return nil
+}
