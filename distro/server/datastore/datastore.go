@@ -167,11 +167,14 @@ func (k *Kine) Start(ctx context.Context) error {
 		NotifyInterval:      5 * time.Second,
 		EmulatedETCDVersion: "3.6.11",
 		CompactTimeout:      5 * time.Second,
-		CompactMinRetain:    1000,
 		CompactBatchSize:    1000,
 		PollBatchSize:       500,
 		PollInterval:        time.Second,
-		// CompactInterval 0: the apiserver compacts through the etcd API every 5 minutes.
+		// Compaction is the apiserver's, as on etcd: every 5 minutes it compacts to the revision
+		// it saw the time before (CompactInterval 0 leaves kine's own off). Unlike kine's command
+		// line, no last 1000 revisions are kept on top: on a quiet cluster that floor keeps a
+		// compacted list continuation valid for several intervals, where etcd expires it.
+		CompactMinRetain: 0,
 	})
 	if err != nil {
 		cancel()
