@@ -205,7 +205,10 @@ func runOnce(ctx context.Context, o Options) (res result, err error) {
 	}
 	res.distroPss = own.Pss
 	if o.Pods > 0 {
-		if res.podStarts, res.podsAll, err = startPods(waitCtx, cs, o.Pods); err != nil {
+		podsCtx, cancelPods := context.WithTimeout(ctx, 5*time.Minute)
+		res.podStarts, res.podsAll, err = startPods(podsCtx, cs, o.Pods)
+		cancelPods()
+		if err != nil {
 			return res, fmt.Errorf("pod start latency: %w", err)
 		}
 	}
@@ -299,7 +302,13 @@ func startPods(ctx context.Context, cs *kubernetes.Clientset, n int) ([]time.Dur
 			}
 		}
 		if len(running) < n {
-			return fmt.Errorf("%d of %d pods Running", len(running), n)
+			var waiting []string
+			for _, p := range pods.Items {
+				if _, ok := running[p.Name]; !ok {
+					waiting = append(waiting, fmt.Sprintf("%s %s %s", p.Name, p.Status.Phase, podWaitReason(p)))
+				}
+			}
+			return fmt.Errorf("%d of %d pods Running; waiting: %s", len(running), n, strings.Join(waiting, ", "))
 		}
 		return nil
 	})
@@ -311,6 +320,21 @@ func startPods(ctx context.Context, cs *kubernetes.Clientset, n int) ([]time.Dur
 		ds = append(ds, d)
 	}
 	return ds, all, nil
+}
+
+// podWaitReason is why a pod's first container is not running, or its scheduling condition.
+func podWaitReason(p corev1.Pod) string {
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Waiting != nil {
+			return c.State.Waiting.Reason + ": " + c.State.Waiting.Message
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			return string(c.Type) + ": " + c.Message
+		}
+	}
+	return ""
 }
 
 // percentile is the q-quantile (nearest rank) of ds.
