@@ -86,6 +86,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		r.Add("SIGTERM → exit (pods keep running)", bench.Durations(stops...))
 		r.Add("restart on the same data dir → node Ready (fresh heartbeat)", bench.Durations(restarts...))
 		r.Note("One node: distro server with its node on the host, SQLite, CoreDNS from the airgap archive; memory sums PSS over distro, containerd, the shims and the pods (CoreDNS, pause).")
+		r.Note("The kubelet evicts at absolute free space (localcluster.EvictionArg): with upstream's percentages a host disk that is mostly used elsewhere puts the node under DiskPressure, and no new pod is scheduled.")
 	}
 	if runErr == nil && o.Cluster {
 		var took time.Duration
@@ -132,7 +133,7 @@ func runOnce(ctx context.Context, o Options) (res result, err error) {
 		return res, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(o.Binary, "server", "--data-dir", dir, "--write-kubeconfig", kubeconfig)
+	cmd := exec.Command(o.Binary, "server", "--data-dir", dir, "--write-kubeconfig", kubeconfig, localcluster.EvictionArg)
 	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+dir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	start := time.Now()
@@ -217,7 +218,7 @@ func runOnce(ctx context.Context, o Options) (res result, err error) {
 	}
 
 	// The same data dir again: certificates, datastore, images and the pods are all there.
-	cmd = exec.Command(o.Binary, "server", "--data-dir", dir, "--write-kubeconfig", kubeconfig)
+	cmd = exec.Command(o.Binary, "server", "--data-dir", dir, "--write-kubeconfig", kubeconfig, localcluster.EvictionArg)
 	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+dir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	restartAt := time.Now()
