@@ -95,15 +95,7 @@ func (Conformance) Binaries(ctx context.Context) error {
 // logs under build/conformance/quick (DISTRO_CONFORMANCE_RESULTS overrides it), takes the
 // cluster down (DISTRO_CONFORMANCE_KEEP=1 keeps it) and fails listing any failed test.
 func (Conformance) Quick(ctx context.Context) error {
-	mg.CtxDeps(ctx, Patches.Apply)
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		// The cluster is this machine's: the payload needs no release-grade compression.
-		if os.Getenv("DISTRO_PAYLOAD_COMPRESSION") == "" {
-			os.Setenv("DISTRO_PAYLOAD_COMPRESSION", "fast")
-		}
-		mg.CtxDeps(ctx, Build, Images.Build)
-	}
+	kubeconfig := prepareConformanceCluster(ctx)
 	start := time.Now()
 	w, err := conformance.Open(".", conformanceLog)
 	if err != nil {
@@ -137,13 +129,7 @@ func (Conformance) Quick(ctx context.Context) error {
 	}
 	fmt.Printf("quick conformance: %d tests, results in %s (prepared in %s)\n", len(tests), results, time.Since(start).Round(time.Second))
 	res, err := quick.Run(ctx, quick.Options{
-		Cluster: cluster.Options{
-			Binary:     distPath,
-			Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
-			Kubeconfig: kubeconfig,
-			Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
-			Log:        conformanceLog,
-		},
+		Cluster: conformanceCluster(kubeconfig, archives),
 		Suite: suite.Options{
 			E2ETest:    e2e,
 			Kubectl:    kubectl,
@@ -172,14 +158,7 @@ func (Conformance) Quick(ctx context.Context) error {
 // a run is no submission, so its results go to build/conformance/sonobuoy instead.
 // DISTRO_CONFORMANCE_KEEP=1 leaves the cluster up.
 func (Conformance) Run(ctx context.Context) error {
-	mg.CtxDeps(ctx, Patches.Apply)
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("DISTRO_PAYLOAD_COMPRESSION") == "" {
-			os.Setenv("DISTRO_PAYLOAD_COMPRESSION", "fast")
-		}
-		mg.CtxDeps(ctx, Build, Images.Build)
-	}
+	kubeconfig := prepareConformanceCluster(ctx)
 	w, err := conformance.Open(".", conformanceLog)
 	if err != nil {
 		return err
@@ -201,13 +180,7 @@ func (Conformance) Run(ctx context.Context) error {
 		return err
 	}
 	_, err = w.Certify(ctx, conformance.CertifyOptions{
-		Cluster: cluster.Options{
-			Binary:     distPath,
-			Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
-			Kubeconfig: kubeconfig,
-			Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
-			Log:        conformanceLog,
-		},
+		Cluster:     conformanceCluster(kubeconfig, archives),
 		Focus:       os.Getenv("DISTRO_CONFORMANCE_FOCUS"),
 		WorkDir:     work,
 		ResultsRoot: filepath.Join("conformance", "results"),
@@ -215,4 +188,32 @@ func (Conformance) Run(ctx context.Context) error {
 		Progress:    func(p suite.Progress) { fmt.Println(p) },
 	})
 	return err
+}
+
+// prepareConformanceCluster applies the patches and returns $KUBECONFIG; without one it also
+// builds dist/distro and the airgap images for the cluster a run brings up (the payload
+// compressed fast: the cluster is this machine's, no release).
+func prepareConformanceCluster(ctx context.Context) string {
+	mg.CtxDeps(ctx, Patches.Apply)
+	kubeconfig := os.Getenv("KUBECONFIG")
+	if kubeconfig == "" {
+		if os.Getenv("DISTRO_PAYLOAD_COMPRESSION") == "" {
+			os.Setenv("DISTRO_PAYLOAD_COMPRESSION", "fast")
+		}
+		mg.CtxDeps(ctx, Build, Images.Build)
+	}
+	return kubeconfig
+}
+
+// conformanceCluster is the cluster a run tests: kubeconfig's, or one of dist/distro whose
+// nodes import the airgap archive and the conformance archives (DISTRO_CONFORMANCE_KEEP=1
+// leaves it up).
+func conformanceCluster(kubeconfig string, archives []string) cluster.Options {
+	return cluster.Options{
+		Binary:     distPath,
+		Images:     append([]string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)}, archives...),
+		Kubeconfig: kubeconfig,
+		Keep:       os.Getenv("DISTRO_CONFORMANCE_KEEP") == "1",
+		Log:        conformanceLog,
+	}
 }
