@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -48,7 +50,24 @@ func (d daemon) command() *cobra.Command {
 	return cmd
 }
 
+// daemonGCPercent is the GOGC a daemon runs with unless GOGC is set. An idle node keeps about
+// 115 MB of live heap; Go's default of 100 lets the heap reach twice that before collecting,
+// and 50 keeps it at one and a half times for about 50 MiB less resident memory, at the cost
+// of more frequent, short collections.
+const daemonGCPercent = 50
+
+// applyDaemonGCPercent sets daemonGCPercent for this process and, through the environment,
+// for the children it starts (containerd and its shims), leaving an explicit GOGC alone.
+func applyDaemonGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	debug.SetGCPercent(daemonGCPercent)
+	os.Setenv("GOGC", strconv.Itoa(daemonGCPercent))
+}
+
 func (d daemon) run(args []string) int {
+	applyDaemonGCPercent()
 	cmd := d.command()
 	cmd.SetArgs(args[1:])
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
