@@ -162,3 +162,11 @@ func (t TreeMem) String() string {
 	fmt.Fprintf(&b, "%7s %-16s PSS %10s  RSS %10s  anon %10s\n", "", fmt.Sprintf("total (%d)", len(t.Procs)), FormatBytes(t.Pss), FormatBytes(t.Rss), FormatBytes(t.Anon))
 	return b.String()
 }
+
+// GOGCNote says which GOGC the measured processes ran with, as their memory depends on it.
+func GOGCNote() string {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		return fmt.Sprintf("GOGC=%s from the environment", v)
+	}
+	return "GOGC unset: distro server and agent ran with their own default (README, The server)"
+}

@@ -113,3 +113,14 @@ func TestParentOfSelf(t *testing.T) {
 }
 
 func sorted(v ...int) []int { slices.Sort(v); return v }
+
+func TestGOGCNoteSaysWhereGOGCCameFrom(t *testing.T) {
+	t.Setenv("GOGC", "80")
+	if got := GOGCNote(); !strings.Contains(got, "GOGC=80") {
+		t.Errorf("GOGCNote() = %q, want the environment's GOGC=80", got)
+	}
+	os.Unsetenv("GOGC")
+	if got := GOGCNote(); !strings.Contains(got, "own default") {
+		t.Errorf("GOGCNote() = %q, want distro's default named", got)
+	}
+}
