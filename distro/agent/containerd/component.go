@@ -41,6 +41,10 @@ type Component struct {
 	client   *containerd.Client
 	imported bool
 	imports  ImportResult
+	// life outlasts Start's context and ends with Stop; the pin keeper runs under it.
+	life       context.Context
+	endLife    context.CancelFunc
+	pinsKeeper chan struct{} // closed when keepPinned returns
 }
 
 var (
@@ -156,6 +160,9 @@ func writeGenerated(path string, data []byte) error {
 
 // Start starts containerd, replacing one an earlier distro left running.
 func (c *Component) Start(ctx context.Context) error {
+	c.mu.Lock()
+	c.life, c.endLife = context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Unlock()
 	return c.sup.Start(ctx)
 }
 
@@ -191,6 +198,14 @@ func (c *Component) Ready(ctx context.Context) error {
 		klog.InfoS("Airgap image archives", "dir", c.cfg.ImagesDir, "imported", res.Imported, "unchanged", res.Skipped, "took", time.Since(start).Round(time.Millisecond))
 	}
 	c.imported, c.imports = true, res
+	if c.life != nil {
+		done := make(chan struct{})
+		c.pinsKeeper = done
+		go func() {
+			defer close(done)
+			keepPinned(c.life, client, res.Archived)
+		}()
+	}
 	return nil
 }
 
@@ -270,9 +285,17 @@ func (c *Component) Terminate(ctx context.Context) error {
 // Pid is containerd's pid, or 0 when it does not run.
 func (c *Component) Pid() int { return c.sup.Pid() }
 
+// closeClient stops the pin keeper, which uses the client, then closes the client.
 func (c *Component) closeClient() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.endLife != nil {
+		c.endLife()
+	}
+	if c.pinsKeeper != nil {
+		<-c.pinsKeeper
+		c.pinsKeeper = nil
+	}
 	if c.client != nil {
 		c.client.Close()
 		c.client = nil

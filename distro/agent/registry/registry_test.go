@@ -535,6 +535,9 @@ func TestContainerdPullsThroughTheMirror(t *testing.T) {
 		if resp.ImageRef != m.Config.Digest.String() {
 			t.Errorf("CRI pulled image id %s, want the config digest %s", resp.ImageRef, m.Config.Digest)
 		}
+		// CRI's pull relabels the image without the pin; the node pins it again, or the
+		// kubelet's image GC could remove an image no registry can give back.
+		waitPinned(t, ctx, n.client, is, tinyImage)
 	}
 
 	// An image the node does not hold is pulled from its registry, after the mirror's 404; the
@@ -564,6 +567,24 @@ func TestContainerdPullsThroughTheMirror(t *testing.T) {
 		t.Fatal("CRI pulled with the mirror stopped: something else served it")
 	}
 	t.Logf("with the mirror stopped: %v", err)
+}
+
+// waitPinned waits until both containerd's record of ref and CRI's view of it say pinned.
+func waitPinned(t *testing.T, ctx context.Context, client *containerd.Client, is runtimeapi.ImageServiceClient, ref string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		img, err := client.ImageService().Get(ctx, ref)
+		label := img.Labels[agent.LabelPinned]
+		status, serr := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+		if err == nil && serr == nil && label == "pinned" && status.Image != nil && status.Image.Pinned {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after a CRI pull: label %q (%v), CRI status %+v (%v); want pinned", ref, label, err, status.GetImage(), serr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // pushImage uploads img to the registry at base as repo:tag, through the distribution API:
