@@ -2,6 +2,7 @@ package track
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,12 +48,24 @@ func TestFailuresPicksTheLinesNamingWhatFailed(t *testing.T) {
 		"FAIL\tgithub.com/distro-io/distro/distro/server\t2.1s\n" +
 		"FAIL\tgithub.com/distro-io/distro/distro/agent [build failed]\n" +
 		"ok  \tgithub.com/distro-io/distro/z\t0.1s\nFAIL\n")
-	want := "--- FAIL: TestServer (2.00s)\nFAIL\tgithub.com/distro-io/distro/distro/server\t2.1s\nFAIL\tgithub.com/distro-io/distro/distro/agent [build failed]\n… (failures above; the last lines of output below)\n"
+	want := "--- FAIL: TestServer (2.00s)\n    server_test.go:10: boom\nFAIL\tgithub.com/distro-io/distro/distro/server\t2.1s\nFAIL\tgithub.com/distro-io/distro/distro/agent [build failed]\n… (failures above; the last lines of output below)\n"
 	if got := failures(out, 10); got != want {
 		t.Errorf("failures =\n%s\nwant\n%s", got, want)
 	}
-	if got := failures(out, 1); !strings.HasSuffix(strings.SplitN(got, "\n", 3)[1], "… and 2 more") {
+	if got := failures(out, 1); !strings.HasPrefix(got, "--- FAIL: TestServer (2.00s)\n    server_test.go:10: boom\n… and 2 more\n") {
 		t.Errorf("bounded failures = %q", got)
+	}
+	long := "--- FAIL: TestLong (9.00s)\n"
+	for i := range 20 {
+		long += fmt.Sprintf("    long_test.go:%d: step %d\n", i, i)
+	}
+	long += "FAIL\n"
+	wantLong := "--- FAIL: TestLong (9.00s)\n    … 12 earlier lines\n"
+	for i := 12; i < 20; i++ {
+		wantLong += fmt.Sprintf("    long_test.go:%d: step %d\n", i, i)
+	}
+	if got := failures([]byte(long), 10); got != wantLong+"… (failures above; the last lines of output below)\n" {
+		t.Errorf("failures of a long test log =\n%s", got)
 	}
 	if got := failures([]byte("ok\nall good\n"), 10); got != "" {
 		t.Errorf("failures of a passing output = %q", got)

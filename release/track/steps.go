@@ -111,24 +111,56 @@ func mageTargets(out []byte) map[string]bool {
 	return targets
 }
 
-// failureLines bounds how many lines naming failures a failed step's summary shows.
+// failureLines bounds how many failures a failed step's summary names.
 const failureLines = 40
 
+// failureLogLines bounds how much of each failed test's own log (the indented lines go test
+// prints under its "--- FAIL" line) the summary keeps: the last lines, where the error is.
+const failureLogLines = 8
+
 // failures picks out of a failed step's output the lines that name what failed, which go
-// test prints long before its last lines: "--- FAIL: TestX", "FAIL\tpackage", panics and
-// build errors of test packages ("[build failed]", "[setup failed]"). It returns them with a
-// separator line, or "" when there are none.
+// test prints long before its last lines: "--- FAIL: TestX" with the end of that test's log,
+// "FAIL\tpackage", panics and build errors of test packages ("[build failed]", "[setup
+// failed]"). It returns them with a separator line, or "" when there are none.
 func failures(out []byte, n int) string {
 	var picked []string
+	var testLog []string // indented lines under the last "--- FAIL"
+	inFailedTest := false
+	endTestLog := func() {
+		if len(testLog) > failureLogLines {
+			cut := len(testLog) - failureLogLines
+			testLog = append([]string{fmt.Sprintf("    … %d earlier lines", cut)}, testLog[cut:]...)
+		}
+		if len(testLog) > 0 {
+			picked[len(picked)-1] += "\n" + strings.Join(testLog, "\n")
+		}
+		testLog, inFailedTest = nil, false
+	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "--- FAIL") || strings.HasPrefix(line, "FAIL\t") || strings.HasPrefix(line, "panic: ") ||
+		indented := strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")
+		if inFailedTest && indented && !strings.HasPrefix(trimmed, "--- ") {
+			testLog = append(testLog, line)
+			continue
+		}
+		if inFailedTest {
+			endTestLog()
+		}
+		if strings.HasPrefix(trimmed, "--- FAIL") {
+			picked = append(picked, line)
+			inFailedTest = true
+			continue
+		}
+		if strings.HasPrefix(line, "FAIL\t") || strings.HasPrefix(line, "panic: ") ||
 			strings.HasSuffix(line, "[build failed]") || strings.HasSuffix(line, "[setup failed]") {
 			picked = append(picked, line)
 		}
+	}
+	if inFailedTest {
+		endTestLog()
 	}
 	if len(picked) == 0 {
 		return ""
