@@ -32,9 +32,10 @@ const Namespace = "k8s.io"
 const (
 	LabelManaged = "io.cri-containerd.image"
 	LabelPinned  = "io.cri-containerd.pinned"
+	pinned       = "pinned" // LabelPinned's value
 )
 
-var importLabels = map[string]string{LabelManaged: "managed", LabelPinned: "pinned"}
+var importLabels = map[string]string{LabelManaged: "managed", LabelPinned: pinned}
 
 // archiveSuffixes are the airgap archive names imported: docker save or OCI layout tars, plain
 // or zstd-compressed.

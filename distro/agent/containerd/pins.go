@@ -62,7 +62,7 @@ func watchPins(ctx context.Context, client *containerd.Client, archived map[stri
 		case e := <-envelopes:
 			name, labels, ok := imageEvent(e.Event)
 			want, archivedName := archived[name]
-			if !ok || !archivedName || labels[LabelPinned] == importLabels[LabelPinned] {
+			if !ok || !archivedName || labels[LabelPinned] == pinned {
 				continue
 			}
 			if err := repin(ctx, store, name, want); err != nil {
@@ -101,13 +101,13 @@ func repin(ctx context.Context, store images.Store, name string, target digest.D
 		}
 		return fmt.Errorf("image %s: %w", name, err)
 	}
-	if img.Target.Digest != target || img.Labels[LabelPinned] == importLabels[LabelPinned] {
+	if img.Target.Digest != target || img.Labels[LabelPinned] == pinned {
 		return nil
 	}
 	if img.Labels == nil {
 		img.Labels = map[string]string{}
 	}
-	img.Labels[LabelPinned] = importLabels[LabelPinned]
+	img.Labels[LabelPinned] = pinned
 	if _, err := store.Update(ctx, img, "labels."+LabelPinned); err != nil {
 		if errdefs.IsNotFound(err) {
 			return nil
