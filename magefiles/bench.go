@@ -15,6 +15,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/distro-io/distro/distro/version"
 	"github.com/distro-io/distro/release/bench/buildbench"
 	"github.com/distro-io/distro/release/bench/serverbench"
 	"github.com/distro-io/distro/release/bench/trackbench"
@@ -98,8 +99,9 @@ func (Bench) Server(ctx context.Context) error {
 // Track measures `mage upstream:track` from detection to the pull request opened for a
 // one-patch bump, BENCH_RUNS times (default 1, as each run compiles every Kubernetes
 // package anew and runs the whole test suite). Upstream and GitHub are stand-ins: a
-// local module proxy serves a made-up next patch release (the locked modules re-versioned,
-// so the patches apply) in front of the module cache and GOPROXY, and GitHub is the
+// local module proxy serves a made-up patch release never served on this machine before
+// (the locked modules re-versioned, so the patches apply; the versions served are listed in
+// $HOME/.cache/distro/bench-track/served) in front of the module cache and GOPROXY, and GitHub is the
 // in-process fake. The rest is real: a work clone of HEAD (committed changes only) pushed
 // to a local bare repository, upstream.lock, go.mod and go.sum moved, patches re-applied,
 // then mage build, mage test and conformance:quick (when the target exists) with the
@@ -151,10 +153,17 @@ func (Bench) Track(ctx context.Context) error {
 		}
 		steps = chosen
 	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return err
+	}
+	// The made-up releases served so far on this machine: the build cache holds their packages.
+	served := filepath.Join(home, ".cache", version.Program, "bench-track", "served")
 	_, err = trackbench.Run(ctx, trackbench.Options{
 		RepoDir: ".", Runs: runs, Scratch: scratch,
 		Fallback: "file://" + filepath.ToSlash(filepath.Join(modCache, "cache", "download")) + "," + proxy,
 		NoSumDB:  noSumDB, Steps: steps, Log: os.Stderr, Keep: os.Getenv("BENCH_TRACK_KEEP") == "1",
+		Served: served,
 	}, os.Stdout)
 	return err
 }

@@ -70,6 +70,11 @@ type Options struct {
 	// Keep leaves each run's directory (made-up proxy, remote, work clone with its build)
 	// in Scratch, to look into a failed step.
 	Keep bool
+	// Served, when set, is a file listing the made-up versions earlier invocations served on
+	// this machine, one per line. Runs start above the highest of them and add theirs, so no
+	// run finds its release's packages in the build cache. Empty: runs start at the next
+	// patch release.
+	Served string
 }
 
 // Validate reports every problem at once.
@@ -96,8 +101,9 @@ type Result struct {
 const token = "bench-track-token"
 
 // Run measures o.Runs tracker runs and prints the report to w. Run i serves a made-up
-// release i patches above the lock (v1.37.3, v1.37.4, …), so no run finds the packages of
-// its release in the build cache from an earlier one: each is a first bump.
+// release i patches above the lock or above the highest one o.Served records (v1.37.3,
+// v1.37.4, …), so no run finds the packages of its release in the build cache from an
+// earlier one: each is a first bump.
 func Run(ctx context.Context, o Options, w io.Writer) ([]Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -114,6 +120,10 @@ func Run(ctx context.Context, o Options, w io.Writer) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	above, err := servedAbove(o.Served, lock.Kubernetes().Version)
+	if err != nil {
+		return nil, err
+	}
 	modCache := filepath.Join(o.Scratch, "modcache")
 	fmt.Fprintf(log, "bench:track: warming %s with the modules of %s (not timed)\n", modCache, lock.ReleaseVersion())
 	warmStart := time.Now()
@@ -124,7 +134,7 @@ func Run(ctx context.Context, o Options, w io.Writer) ([]Result, error) {
 
 	var results []Result
 	for i := 1; i <= o.Runs; i++ {
-		res, err := runOnce(ctx, o, lock, modCache, i, log)
+		res, err := runOnce(ctx, o, lock, modCache, above+i, log)
 		results = append(results, res)
 		if err != nil {
 			report(r, o, results)
@@ -204,7 +214,8 @@ func absolute(p string) string {
 	return p
 }
 
-// runOnce sets up run i's upstream, remote and GitHub, and times one tracker run.
+// runOnce sets up the upstream of run i (the release i patches above the lock), its remote
+// and GitHub, and times one tracker run.
 func runOnce(ctx context.Context, o Options, lock *upstream.Lock, modCache string, i int, log io.Writer) (Result, error) {
 	from := lock.Kubernetes().Version
 	to, err := patchAbove(from, i)
@@ -221,6 +232,9 @@ func runOnce(ctx context.Context, o Options, lock *upstream.Lock, modCache strin
 	env := o.env(madeUp, modCache, moved)
 	fmt.Fprintf(log, "bench:track: run %d: serving a made-up %s (not timed)\n", i, to)
 	if err := MakeProxy(madeUp, moved, GoZip(ctx, o.env(filepath.Join(dir, "nothing"), modCache, nil))); err != nil {
+		return res, err
+	}
+	if err := recordServed(o.Served, to); err != nil {
 		return res, err
 	}
 
@@ -288,6 +302,59 @@ func runOnce(ctx context.Context, o Options, lock *upstream.Lock, modCache strin
 	return res, nil
 }
 
+// servedAbove returns how many patch releases above from (vX.Y.Z) the highest vX.Y.* in the
+// file served lies; 0 when there is none or no file.
+func servedAbove(served, from string) (int, error) {
+	if served == "" {
+		return 0, nil
+	}
+	data, err := os.ReadFile(served)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(from, "v%d.%d.%d", &major, &minor, &patch); err != nil {
+		return 0, fmt.Errorf("Kubernetes version %q is not vX.Y.Z", from)
+	}
+	above := 0
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var ma, mi, pa int
+		if _, err := fmt.Sscanf(line, "v%d.%d.%d", &ma, &mi, &pa); err != nil || fmt.Sprintf("v%d.%d.%d", ma, mi, pa) != line {
+			return 0, fmt.Errorf("%s:%d: %q is not a vX.Y.Z version", served, n+1, line)
+		}
+		if ma == major && mi == minor && pa-patch > above {
+			above = pa - patch
+		}
+	}
+	return above, nil
+}
+
+// recordServed appends version to the file served, when there is one.
+func recordServed(served, version string) error {
+	if served == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(served), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(served, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, version); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // patchAbove returns vX.Y.(Z+n).
 func patchAbove(v string, n int) (string, error) {
 	var major, minor, patch int
@@ -344,7 +411,7 @@ func report(r *bench.Report, o Options, results []Result) {
 		r.Add("  "+name, bench.Durations(steps[name]...))
 	}
 	r.Note("a run starts with the work clone and detection (go list -m -versions through the made-up proxy, and the fake GitHub's releases) and ends when the pull request is opened on the fake GitHub; the steps above are parts of it")
-	r.Note("upstream is made up: each run serves a new patch release whose modules are the locked ones re-versioned, so the patches apply (the clean path) and every Kubernetes package compiles anew under its new module version, as for a real patch release; the build cache (GOCACHE) is the machine's own, warm from building the locked release")
+	r.Note("upstream is made up: each run serves a patch release never served on this machine before, whose modules are the locked ones re-versioned, so the patches apply (the clean path) and every Kubernetes package compiles anew under its new module version, as for a real patch release; the build cache (GOCACHE) is the machine's own, warm from building the locked release")
 	r.Note("not included: the wait until upstream publishes to the module proxy, the schedule's interval, a CI runner's start-up and the network to GitHub")
 }
 

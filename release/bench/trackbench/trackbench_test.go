@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,6 +124,11 @@ func TestRunReportsDetectionToPullRequest(t *testing.T) {
 	// Uncommitted changes are not what the tracker sees.
 	write(t, filepath.Join(repo, "main.go"), "does not compile")
 
+	// An earlier invocation served v1.37.3 (and a release of another minor): its packages
+	// are in the build cache, so the runs start above it.
+	served := filepath.Join(t.TempDir(), "bench-track", "served")
+	write(t, served, "v1.37.3\nv1.36.9\n")
+
 	var out, log bytes.Buffer
 	results, err := trackbench.Run(context.Background(), trackbench.Options{
 		RepoDir: repo, Runs: 2, Scratch: t.TempDir(), GoEnv: p.Env(), Fallback: "file://" + p.Dir,
@@ -133,13 +139,17 @@ func TestRunReportsDetectionToPullRequest(t *testing.T) {
 		},
 		ListTargets: []string{"sh", "-c", "printf 'Targets:\\n  build  b\\n  test  t\\n'"},
 		Log:         &log,
+		Served:      served,
 	}, &out)
 	t.Logf("report:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if len(results) != 2 || results[0].To != "v1.37.3" || results[1].To != "v1.37.4" {
+	if len(results) != 2 || results[0].To != "v1.37.4" || results[1].To != "v1.37.5" {
 		t.Fatalf("results %+v", results)
+	}
+	if data, _ := os.ReadFile(served); string(data) != "v1.37.3\nv1.36.9\nv1.37.4\nv1.37.5\n" {
+		t.Errorf("served after the runs:\n%s", data)
 	}
 	for _, r := range results {
 		if r.Update.Action != track.Opened || r.Update.NeedsHuman || r.Update.Elapsed <= 0 {
@@ -148,7 +158,7 @@ func TestRunReportsDetectionToPullRequest(t *testing.T) {
 	}
 	for _, want := range []string{
 		"bench:track — ", "2 run(s), medians with min–max",
-		"bumps", "v1.37.2 → v1.37.3, v1.37.2 → v1.37.4",
+		"bumps", "v1.37.2 → v1.37.4, v1.37.2 → v1.37.5",
 		"outcome", "opened; opened",
 		"detection → pull request opened", "n=2)",
 		"build ", "unit tests", "conformance:quick", "patches  ", "skipped: not available (no mage target conformance:quick)",
@@ -170,6 +180,23 @@ func patch(t *testing.T) string {
 	write(t, filepath.Join(dir, "pkg/server/server.go"), strings.Replace(serverGo, "kube-apiserver", "distro-apiserver", 1))
 	run(t, dir, nil, "git", "commit", "--quiet", "-am", "server: name the component after distro\n\nWhy: the test says so.")
 	return run(t, dir, nil, "git", "format-patch", "-1", "--stdout")
+}
+
+func TestABadServedListStopsTheBenchmark(t *testing.T) {
+	served := filepath.Join(t.TempDir(), "served")
+	write(t, served, "v1.37.3\nlatest\n")
+	repo := t.TempDir()
+	p := locked(t)
+	if err := lock(p).Write(filepath.Join(repo, "upstream.lock")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, repo, nil, "git", "init", "--quiet", "-b", "main")
+	run(t, repo, nil, "git", "add", ".")
+	run(t, repo, nil, "git", "commit", "--quiet", "-m", "distro")
+	_, err := trackbench.Run(context.Background(), trackbench.Options{RepoDir: repo, Runs: 1, Scratch: t.TempDir(), GoEnv: p.Env(), Served: served}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), served+`:2: "latest" is not a vX.Y.Z version`) {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestOptionsValidate(t *testing.T) {
