@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/distro-io/distro/distro/codepages"
 	"github.com/distro-io/distro/distro/component"
 	"github.com/distro-io/distro/distro/server/supervisor"
 	"github.com/distro-io/distro/distro/token"
@@ -181,6 +182,7 @@ func Run(ctx context.Context, c *Config) error {
 		return err
 	}
 	klog.InfoS(version.Program+" agent is ready", "took", time.Since(start).Round(time.Millisecond), "node", c.nodeName, "server", o.Server)
+	go codepages.DropAfter(ctx, codepages.AfterReady, codepages.Log)
 	var cause error
 	select {
 	case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/cmd/containerd/command"
 	ctr "github.com/containerd/containerd/v2/cmd/ctr/app"
@@ -18,6 +19,8 @@ import (
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
+
+	"github.com/distro-io/distro/distro/codepages"
 
 	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins" // containerd's plugins, CRI included
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"                // the one client auth plugin kept: no cloud ones
@@ -77,7 +80,12 @@ func runCtr(args []string) int {
 	return 0
 }
 
+// containerdStartup is how long containerd takes to start and import the airgap images, after
+// which its start-up pages are dropped (see codepages).
+const containerdStartup = time.Minute
+
 func runContainerd(args []string) int {
+	go codepages.DropAfter(context.Background(), containerdStartup, codepages.Log)
 	if err := containerd.App().Run(context.Background(), args); err != nil {
 		fmt.Fprintln(os.Stderr, "containerd:", err)
 		return 1

@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/distro-io/distro/distro/agent"
+	"github.com/distro-io/distro/distro/codepages"
 	"github.com/distro-io/distro/distro/component"
 	"github.com/distro-io/distro/distro/pki"
 	"github.com/distro-io/distro/distro/server/addons"
@@ -377,6 +378,7 @@ func serve(ctx context.Context, c *Config, start time.Time, storageFailed <-chan
 	}
 	klog.InfoS("distro server is ready", "took", time.Since(start).Round(time.Millisecond),
 		"kubeconfig", c.opts.AdminKubeconfig, "datastore", c.datastore.Kind)
+	go codepages.DropAfter(ctx, codepages.AfterReady, codepages.Log)
 
 	var cause error
 	select {

@@ -170,3 +170,9 @@ func GOGCNote() string {
 	}
 	return "GOGC unset: distro server and agent ran with their own default (README, The server)"
 }
+
+// StartupPagesNote says when the measured processes give back their start-up code pages, as
+// the file-backed part of their memory depends on it.
+func StartupPagesNote() string {
+	return "distro server and agent unmap the start-up-only pages of their executable 30 s after they are ready, containerd 60 s after it starts (README, The server); samples taken later show what the idle processes map again"
+}

@@ -62,6 +62,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	}
 	defer r.WriteTo(w)
 	r.Note("%s", bench.GOGCNote())
+	r.Note("%s", bench.StartupPagesNote())
 	r.Note("/readyz polled every %s over HTTPS with the admin kubeconfig's client certificate; times count from the server's exec", o.PollInterval)
 
 	var lcs []Lifecycle
