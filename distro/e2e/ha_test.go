@@ -72,7 +72,10 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 	}
 	// Should the datastore fail to start (t.Fatal inside Up), the cluster is taken down here.
 	t.Cleanup(func() {
-		if _, err := localcluster.Load(dir); err == nil {
+		if c, err := localcluster.Load(dir); err == nil {
+			if t.Failed() {
+				logNodeTails(t, c)
+			}
 			localcluster.Down(dir, t.Logf)
 		}
 		os.RemoveAll(dir)
@@ -93,6 +96,19 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 	t.Logf("two servers and an agent Ready in %s", time.Since(start).Round(time.Second))
 	t.Cleanup(func() { checkTornDown(t, c) })
 	return c
+}
+
+// logNodeTails logs the end of every node's log, as the cluster's directory goes with it.
+func logNodeTails(t *testing.T, c *localcluster.Cluster) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		data, err := os.ReadFile(n.Log)
+		if err != nil {
+			t.Logf("%s: %v", n.Name, err)
+			continue
+		}
+		t.Logf("the last lines of %s's log:\n%s", n.Name, tail(strings.TrimRight(string(data), "\n"), 30))
+	}
 }
 
 // kubectlVia runs kubectl through the i-th node's apiserver (a server).
