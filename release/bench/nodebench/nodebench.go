@@ -87,7 +87,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		r.Add("restart on the same data dir → node Ready (fresh heartbeat)", bench.Durations(restarts...))
 		r.Note("One node: distro server with its node on the host, SQLite, CoreDNS from the airgap archive; memory sums PSS over distro, containerd, the shims and the pods (CoreDNS, pause).")
 		r.Note("%s", bench.GOGCNote())
-	r.Note("%s", bench.StartupPagesNote())
+		r.Note("%s", bench.StartupPagesNote())
 		r.Note("The kubelet evicts at absolute free space (localcluster.EvictionArg): with upstream's percentages a host disk that is mostly used elsewhere puts the node under DiskPressure, and no new pod is scheduled.")
 	}
 	if runErr == nil && o.Cluster {

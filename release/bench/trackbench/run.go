@@ -315,8 +315,8 @@ func servedAbove(served, from string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var major, minor, patch int
-	if _, err := fmt.Sscanf(from, "v%d.%d.%d", &major, &minor, &patch); err != nil {
+	major, minor, patch, ok := parseVersion(from)
+	if !ok {
 		return 0, fmt.Errorf("Kubernetes version %q is not vX.Y.Z", from)
 	}
 	above := 0
@@ -325,8 +325,8 @@ func servedAbove(served, from string) (int, error) {
 		if line == "" {
 			continue
 		}
-		var ma, mi, pa int
-		if _, err := fmt.Sscanf(line, "v%d.%d.%d", &ma, &mi, &pa); err != nil || fmt.Sprintf("v%d.%d.%d", ma, mi, pa) != line {
+		ma, mi, pa, ok := parseVersion(line)
+		if !ok {
 			return 0, fmt.Errorf("%s:%d: %q is not a vX.Y.Z version", served, n+1, line)
 		}
 		if ma == major && mi == minor && pa-patch > above {
@@ -357,11 +357,19 @@ func recordServed(served, version string) error {
 
 // patchAbove returns vX.Y.(Z+n).
 func patchAbove(v string, n int) (string, error) {
-	var major, minor, patch int
-	if _, err := fmt.Sscanf(v, "v%d.%d.%d", &major, &minor, &patch); err != nil || fmt.Sprintf("v%d.%d.%d", major, minor, patch) != v {
+	major, minor, patch, ok := parseVersion(v)
+	if !ok {
 		return "", fmt.Errorf("Kubernetes version %q is not vX.Y.Z", v)
 	}
 	return fmt.Sprintf("v%d.%d.%d", major, minor, patch+n), nil
+}
+
+// parseVersion splits an exact vX.Y.Z.
+func parseVersion(v string) (major, minor, patch int, ok bool) {
+	if _, err := fmt.Sscanf(v, "v%d.%d.%d", &major, &minor, &patch); err != nil || fmt.Sprintf("v%d.%d.%d", major, minor, patch) != v {
+		return 0, 0, 0, false
+	}
+	return major, minor, patch, true
 }
 
 // report adds the numbers of the runs so far.
