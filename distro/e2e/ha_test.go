@@ -108,6 +108,16 @@ func logNodeTails(t *testing.T, c *localcluster.Cluster) {
 			continue
 		}
 		t.Logf("the last lines of %s's log:\n%s", n.Name, tail(strings.TrimRight(string(data), "\n"), 30))
+		// DISTRO_E2E_KEEP_LOGS names a directory that keeps the whole logs of a failed test.
+		if keep := os.Getenv("DISTRO_E2E_KEEP_LOGS"); keep != "" {
+			dst := filepath.Join(keep, t.Name()+"-"+n.Name+".log")
+			if err := os.MkdirAll(keep, 0o755); err == nil {
+				err = os.WriteFile(dst, data, 0o644)
+			}
+			if err != nil {
+				t.Logf("keeping %s's log: %v", n.Name, err)
+			}
+		}
 	}
 }
 
