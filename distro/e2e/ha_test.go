@@ -108,6 +108,10 @@ func logNodeTails(t *testing.T, c *localcluster.Cluster) {
 			continue
 		}
 		t.Logf("the last lines of %s's log:\n%s", n.Name, tail(strings.TrimRight(string(data), "\n"), 30))
+		// A crash's cause heads its goroutine dump, far above the last lines.
+		if at := crashStart(string(data)); at >= 0 {
+			t.Logf("%s crashed:\n%s", n.Name, head(string(data[at:]), 40))
+		}
 		// DISTRO_E2E_KEEP_LOGS names a directory that keeps the whole logs of a failed test.
 		if keep := os.Getenv("DISTRO_E2E_KEEP_LOGS"); keep != "" {
 			dst := filepath.Join(keep, t.Name()+"-"+n.Name+".log")
@@ -119,6 +123,21 @@ func logNodeTails(t *testing.T, c *localcluster.Cluster) {
 			}
 		}
 	}
+}
+
+// crashStart returns where a Go runtime crash report begins in a log, or -1.
+func crashStart(log string) int {
+	for _, marker := range []string{"\npanic: ", "\nfatal error: "} {
+		if i := strings.Index(log, marker); i >= 0 {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+func head(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 // kubectlVia runs kubectl through the i-th node's apiserver (a server).
