@@ -207,7 +207,6 @@ func TestThreeNodeClusterSpreadsPodsAndReachesKubeletsThroughTunnels(t *testing.
 	}
 }
 
-// checkTornDown takes the cluster down and checks nothing of it is left on the host.
 var forwarding = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
 
 // portForwardGet runs `kubectl port-forward` to the pod's port on this host and returns the
@@ -256,7 +255,12 @@ func portForwardGet(t *testing.T, c *localcluster.Cluster, pod, port, path strin
 	return string(body)
 }
 
+// checkTornDown takes the cluster down and checks nothing of it is left on the host.
 func checkTornDown(t *testing.T, c *localcluster.Cluster) {
+	// The cluster's directory goes with it: first report what the nodes said of a failure.
+	if t.Failed() {
+		c.ReportLogs(t.Logf, keepLogsDir(t))
+	}
 	if err := localcluster.Down(c.Dir, t.Logf); err != nil {
 		t.Errorf("cluster down: %v", err)
 	}

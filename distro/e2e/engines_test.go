@@ -80,6 +80,11 @@ func startDaemon(t *testing.T, name string, cmd *exec.Cmd, stopSignal syscall.Si
 			cmd.Process.Kill()
 			<-d.done
 		}
+		if keep := keepLogsDir(t); keep != "" && t.Failed() {
+			if err := os.MkdirAll(keep, 0o755); err == nil {
+				os.WriteFile(filepath.Join(keep, name+".log"), []byte(d.log.String()), 0o644)
+			}
+		}
 	})
 	return d
 }

@@ -74,7 +74,7 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 	t.Cleanup(func() {
 		if c, err := localcluster.Load(dir); err == nil {
 			if t.Failed() {
-				logNodeTails(t, c)
+				c.ReportLogs(t.Logf, keepLogsDir(t))
 			}
 			localcluster.Down(dir, t.Logf)
 		}
@@ -88,7 +88,7 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 		DatastoreAt: func(_ context.Context, host net.IP) (string, error) {
 			return startDatastore(t, host), nil
 		},
-		Log: t.Logf,
+		Log: t.Logf, KeepLogs: keepLogsDir(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,46 +98,13 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 	return c
 }
 
-// logNodeTails logs the end of every node's log, as the cluster's directory goes with it.
-func logNodeTails(t *testing.T, c *localcluster.Cluster) {
-	t.Helper()
-	for _, n := range c.Nodes {
-		data, err := os.ReadFile(n.Log)
-		if err != nil {
-			t.Logf("%s: %v", n.Name, err)
-			continue
-		}
-		t.Logf("the last lines of %s's log:\n%s", n.Name, tail(strings.TrimRight(string(data), "\n"), 30))
-		// A crash's cause heads its goroutine dump, far above the last lines.
-		if at := crashStart(string(data)); at >= 0 {
-			t.Logf("%s crashed:\n%s", n.Name, head(string(data[at:]), 40))
-		}
-		// DISTRO_E2E_KEEP_LOGS names a directory that keeps the whole logs of a failed test.
-		if keep := os.Getenv("DISTRO_E2E_KEEP_LOGS"); keep != "" {
-			dst := filepath.Join(keep, t.Name()+"-"+n.Name+".log")
-			if err := os.MkdirAll(keep, 0o755); err == nil {
-				err = os.WriteFile(dst, data, 0o644)
-			}
-			if err != nil {
-				t.Logf("keeping %s's log: %v", n.Name, err)
-			}
-		}
+// keepLogsDir is where a failed test keeps its nodes' whole logs: DISTRO_E2E_KEEP_LOGS names
+// the directory of all tests; empty keeps none.
+func keepLogsDir(t *testing.T) string {
+	if keep := os.Getenv("DISTRO_E2E_KEEP_LOGS"); keep != "" {
+		return filepath.Join(keep, t.Name())
 	}
-}
-
-// crashStart returns where a Go runtime crash report begins in a log, or -1.
-func crashStart(log string) int {
-	for _, marker := range []string{"\npanic: ", "\nfatal error: "} {
-		if i := strings.Index(log, marker); i >= 0 {
-			return i + 1
-		}
-	}
-	return -1
-}
-
-func head(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	return strings.Join(lines[:min(n, len(lines))], "\n")
+	return ""
 }
 
 // kubectlVia runs kubectl through the i-th node's apiserver (a server).

@@ -83,6 +83,9 @@ type Options struct {
 	ServerArgs, AgentArgs []string
 	// Log receives progress lines.
 	Log func(format string, args ...any)
+	// KeepLogs, when set, is a directory that keeps the whole node logs should Up fail; an
+	// excerpt of each goes to Log either way.
+	KeepLogs string
 }
 
 // Node is one node of the cluster.
@@ -164,6 +167,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	defer func() {
 		if err != nil {
+			c.ReportLogs(o.Log, o.KeepLogs)
 			if derr := c.down(o.Log); derr != nil {
 				err = errors.Join(err, fmt.Errorf("taking down the partial cluster: %w", derr))
 			}
