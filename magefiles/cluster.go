@@ -42,6 +42,7 @@ func (Cluster) Up(ctx context.Context, agents int) error {
 		Agents:    agents,
 		Images:    []string{filepath.Join(filepath.Dir(distPath), stepimages.Archive)},
 		Log:       func(f string, a ...any) { fmt.Printf(f+"\n", a...) },
+		KeepLogs:  os.Getenv("DISTRO_CLUSTER_KEEP_LOGS"),
 	})
 	if err != nil {
 		return err
