@@ -165,6 +165,19 @@ func exerciseHA(t *testing.T, c *localcluster.Cluster) {
 		}
 	}
 
+	// Each apiserver holds an identity lease of its own, named after its host: every node has
+	// the host name of a machine of its own.
+	eventually(t, time.Minute, "an identity lease per apiserver", func() string {
+		out, err := kubectlVia(t, c, s0, "", "-n", "kube-system", "get", "leases", "-l", "apiserver.kubernetes.io/identity=kube-apiserver",
+			"-o", `jsonpath={range .items[*]}{.metadata.labels.kubernetes\.io/hostname} {end}`)
+		hosts := strings.Fields(out)
+		slices.Sort(hosts)
+		if err != nil || !slices.Equal(hosts, []string{first.Name, second.Name}) {
+			return fmt.Sprintf("the leases' hosts: %q (%v)", out, err)
+		}
+		return ""
+	})
+
 	// Objects written through one server are read through the other.
 	mustKubectlVia(t, c, s0, "", "create", "namespace", "ha")
 	mustKubectlVia(t, c, s0, "", "-n", "ha", "create", "configmap", "from-first", "--from-literal=k=1")

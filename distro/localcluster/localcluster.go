@@ -370,7 +370,9 @@ func linkImages(archives []string, dir string) error {
 }
 
 // start runs the node's command in its network namespace (nsenter, so the mounts stay the
-// host's), in a session of its own so it outlives the caller, logging to its log file.
+// host's), in a session of its own so it outlives the caller, logging to its log file. Each node
+// also has a UTS namespace of its own, with the node's name as its host name, as separate
+// machines would: the apiserver, for one, names its identity lease after the host name.
 func start(bin string, n Node) (int, error) {
 	logFile, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -381,10 +383,12 @@ func start(bin string, n Node) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("nsenter (Debian package util-linux) runs the nodes in their network namespaces: %w", err)
 	}
-	cmd := exec.Command(nsenter, append([]string{"--net=/run/netns/" + n.Netns, "--", bin}, n.Args...)...)
+	args := []string{"--net=/run/netns/" + n.Netns, "--",
+		"/bin/sh", "-c", `echo "$0" > /proc/sys/kernel/hostname && exec "$@"`, n.Name, bin}
+	cmd := exec.Command(nsenter, append(args, n.Args...)...)
 	cmd.Env = append(os.Environ(), "DISTRO_DATA_DIR="+n.DataDir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWUTS}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", n.Name, err)
 	}
