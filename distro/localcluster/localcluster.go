@@ -636,9 +636,5 @@ func alive(pid int) bool {
 
 func tailFile(path string, n int) string {
 	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return lastLines(strings.TrimRight(string(data), "\n"), n)
 }
