@@ -70,12 +70,10 @@ func upHA(t *testing.T, startDatastore func(t *testing.T, host net.IP) string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Should the datastore fail to start (t.Fatal inside Up), the cluster is taken down here.
+	// Should the datastore fail to start (t.Fatal inside Up, before any node runs), the cluster
+	// is taken down here; once Up returns, checkTornDown reports the node logs and takes it down.
 	t.Cleanup(func() {
-		if c, err := localcluster.Load(dir); err == nil {
-			if t.Failed() {
-				c.ReportLogs(t.Logf, keepLogsDir(t))
-			}
+		if _, err := localcluster.Load(dir); err == nil {
 			localcluster.Down(dir, t.Logf)
 		}
 		os.RemoveAll(dir)
