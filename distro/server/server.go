@@ -148,6 +148,7 @@ func (c *Config) Components(keys *pki.PKI) ([]component.Component, error) {
 		DataDir:                    c.serverDir,
 		PKI:                        keys.Layout,
 		EtcdServers:                c.datastore.EtcdServers(),
+		KineStorage:                c.datastore.Kind != datastore.Etcd,
 		EncryptionConfig:           c.encryptionConfig(),
 		AdvertiseAddress:           c.advertise,
 		BindAddress:                o.BindAddress,

@@ -13,12 +13,14 @@ import (
 
 // Config is what the three components are started with.
 type Config struct {
-	DataDir          string // the server's data dir: <data-dir>/server
-	PKI              pki.Layout
-	EtcdServers      string
-	EtcdCAFile       string
-	EtcdCertFile     string
-	EtcdKeyFile      string
+	DataDir      string // the server's data dir: <data-dir>/server
+	PKI          pki.Layout
+	EtcdServers  string
+	EtcdCAFile   string
+	EtcdCertFile string
+	EtcdKeyFile  string
+	// KineStorage is set when the apiserver stores through kine rather than etcd.
+	KineStorage      bool
 	EncryptionConfig string
 	AdvertiseAddress net.IP
 	BindAddress      string
@@ -86,6 +88,15 @@ func (c *Config) APIServerArgs() ([]string, error) {
 		// shutdown instead of waiting out the request timeout.
 		"shutdown-send-retry-after": "true",
 		"cert-dir":                  filepath.Join(c.DataDir, "tls", "temporary-certs"),
+	}
+	if c.KineStorage {
+		// A streaming list (WatchList) waits, with no time limit, until the watch cache
+		// has reached the datastore's current revision. Kine answers a progress request
+		// only once every watch on the stream has caught up, so on a shared database that
+		// another server writes to, a cache can stay behind for minutes and the
+		// apiserver's own informers never sync. A consistent plain LIST reads the
+		// datastore after 3 s instead, so servers and clients list that way.
+		flags["feature-gates"] = "WatchList=false,WatchListClient=false"
 	}
 	if c.EgressSelectorConfig != "" {
 		flags["egress-selector-config-file"] = c.EgressSelectorConfig

@@ -62,6 +62,28 @@ func TestSecureDefaults(t *testing.T) {
 	}
 }
 
+func TestStreamingListsOnlyOnEtcd(t *testing.T) {
+	const gates = "--feature-gates=WatchList=false,WatchListClient=false"
+	kine := testConfig()
+	kine.KineStorage = true
+	args, err := kine.APIServerArgs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(args, gates) {
+		t.Errorf("kube-apiserver on kine lacks %s: %v", gates, args)
+	}
+	args, err = testConfig().APIServerArgs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--feature-gates=") {
+			t.Errorf("kube-apiserver on etcd has %s", a)
+		}
+	}
+}
+
 func TestExtraArgs(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
